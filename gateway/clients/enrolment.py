@@ -1,0 +1,289 @@
+"""Enrolling a client and changing her details: one validated path for API, CSV, console and USSD."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from .. import audit, clock, fields
+from ..countries import COUNTRIES, LANGUAGES
+from ..errors import Conflict, ValidationError
+from ..extensions import db
+from ..fields import FieldError
+from ..models import PROGRAMMES, Client, Infant
+from ..phones import PhoneError, normalise
+
+# The version of the consent text read to clients at enrolment (docs/consent.md).
+CONSENT_VERSION = "2026-11"
+# Infants older than this are outside the programme's schedules.
+MAX_INFANT_AGE_DAYS = 5 * 366
+DEFAULT_REMINDER_HOUR = 9
+# Reminders go out inside 08:00-19:00 local, so a preferred hour must lie in it.
+REMINDER_HOURS = (8, 18)
+ART_DAYS_SUPPLY = (7, 365)
+
+
+@dataclass
+class InfantData:
+    date_of_birth: dt.date
+    hiv_exposed: bool = True
+    name: str | None = None
+
+
+@dataclass
+class EnrolmentData:
+    """A checked enrolment: every value is typed, every phone normalised."""
+
+    phone: str
+    country: str
+    language: str
+    name: str | None = None
+    site_id: int | None = None
+    programme: str | None = None
+    reminder_hour: int = DEFAULT_REMINDER_HOUR
+    art_last_dispensed: dt.date | None = None
+    art_days_supply: int | None = None
+    expected_delivery_date: dt.date | None = None
+    consent_version: str = CONSENT_VERSION
+    infants: list[InfantData] = field(default_factory=list)
+
+
+def local_today(country: str) -> dt.date:
+    """Today's date in the country's own time zone."""
+    zone = ZoneInfo(COUNTRIES[country].timezone)
+    return clock.utcnow().replace(tzinfo=dt.timezone.utc).astimezone(zone).date()
+
+
+class _Checker:
+    """Collects one reason per field, so a caller sees every problem at once."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, name: str, reader, *args, **kwargs):
+        try:
+            return reader(*args, **kwargs)
+        except (FieldError, PhoneError) as exc:
+            self.errors.setdefault(name, str(exc))
+            return None
+
+    def fail(self, name: str, reason: str) -> None:
+        self.errors.setdefault(name, reason)
+
+
+def _country(value: Any) -> str:
+    code = fields.text(value, 2, required=True).upper()
+    if code not in COUNTRIES:
+        raise FieldError(f"unknown or unsupported country {code!r} (use an ISO code such as ZA, KE, MW)")
+    return code
+
+
+def _phone(value: Any, country: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise FieldError('must be text, e.g. "082 123 4567" (a number loses its leading 0)')
+    return normalise(value, country)
+
+
+def _language(value: Any, country: str | None) -> str:
+    lang = fields.text(value, 8)
+    if lang is None:
+        return COUNTRIES[country].language if country else "en"
+    lang = lang.lower()
+    if lang not in LANGUAGES:
+        raise FieldError(f"unsupported language {lang!r} (one of {', '.join(LANGUAGES)})")
+    return lang
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
+    chosen = fields.text(value, 20)
+    if chosen is not None and chosen.lower() not in allowed:
+        raise FieldError(f"must be one of {', '.join(allowed)}")
+    return chosen.lower() if chosen else None
+
+
+def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
+    """Check an enrolment request (the JSON API's body shape); raise ValidationError naming each bad field."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
+    check = _Checker()
+    known = {"phone", "country", "language", "name", "site_id", "programme", "reminder_hour", "art", "infants",
+             "expected_delivery_date", "consent_version"}
+    for key in data:
+        if key not in known:
+            check.fail(str(key)[:40], "unknown field")
+    country = check("country", _country, data.get("country") or default_country)
+    phone = check("phone", _phone, data.get("phone"), country or default_country)
+    language = check("language", _language, data.get("language"), country)
+    name = check("name", fields.text, data.get("name"), 120)
+    site_id = check("site_id", fields.integer, data.get("site_id"), 1, 2**31 - 1)
+    programme = check("programme", _choice, data.get("programme"), PROGRAMMES)
+    hour = check("reminder_hour", fields.integer, data.get("reminder_hour"), *REMINDER_HOURS)
+    consent_version = check("consent_version", fields.text, data.get("consent_version"), 32)
+    today = local_today(country) if country else clock.today_utc()
+    edd = check("expected_delivery_date", fields.date, data.get("expected_delivery_date"))
+    if edd and not today - dt.timedelta(days=60) <= edd <= today + dt.timedelta(days=300):
+        check.fail("expected_delivery_date", "must be within the next 10 months")
+
+    art_last = art_days = None
+    art = data.get("art")
+    if art is not None:
+        if not isinstance(art, Mapping):
+            check.fail("art", "must be an object with last_dispensed and days_supply")
+        else:
+            art_last = check("art.last_dispensed", fields.date, art.get("last_dispensed"), required=True)
+            art_days = check("art.days_supply", fields.integer, art.get("days_supply"), *ART_DAYS_SUPPLY, required=True)
+            if art_last and art_last > today:
+                check.fail("art.last_dispensed", "must not be in the future")
+            elif art_last and art_last < today - dt.timedelta(days=400):
+                check.fail("art.last_dispensed", "is more than a year ago")
+
+    infants: list[InfantData] = []
+    raw_infants = data.get("infants")
+    if raw_infants is not None and not isinstance(raw_infants, list):
+        check.fail("infants", "must be a list")
+    elif raw_infants:
+        if len(raw_infants) > 8:
+            check.fail("infants", "at most 8 infants per client")
+        for i, raw in enumerate(raw_infants[:8]):
+            infant = _infant(check, f"infants[{i}]", raw, today)
+            if infant:
+                infants.append(infant)
+
+    if check.errors:
+        raise ValidationError("some fields are not valid", check.errors)
+    return EnrolmentData(
+        phone=phone, country=country, language=language, name=name, site_id=site_id,
+        programme=programme or ("mother" if infants else "art" if art_last else None),
+        reminder_hour=hour or DEFAULT_REMINDER_HOUR, art_last_dispensed=art_last, art_days_supply=art_days,
+        expected_delivery_date=edd, consent_version=consent_version or CONSENT_VERSION, infants=infants,
+    )
+
+
+def _infant(check: _Checker, where: str, raw: Any, today: dt.date) -> InfantData | None:
+    if not isinstance(raw, Mapping):
+        check.fail(where, "must be an object with date_of_birth")
+        return None
+    for key in set(raw) - {"date_of_birth", "hiv_exposed", "name"}:
+        check.fail(f"{where}.{str(key)[:40]}", "unknown field")
+    dob = check(f"{where}.date_of_birth", fields.date, raw.get("date_of_birth"), required=True)
+    if dob and dob > today:
+        check.fail(f"{where}.date_of_birth", "must not be in the future")
+    elif dob and (today - dob).days > MAX_INFANT_AGE_DAYS:
+        check.fail(f"{where}.date_of_birth", "is more than 5 years ago")
+    exposed = check(f"{where}.hiv_exposed", fields.boolean, raw.get("hiv_exposed"), default=True)
+    name = check(f"{where}.name", fields.text, raw.get("name"), 120)
+    if check.errors:
+        return None
+    return InfantData(date_of_birth=dob, hiv_exposed=exposed, name=name)
+
+
+def enrol(data: EnrolmentData, actor: str) -> Client:
+    """Create the client and her infants, audited, in the caller's transaction (not committed here)."""
+    if db.session.scalar(select(Client.id).where(Client.phone == data.phone)) is not None:
+        raise Conflict("this phone number is already enrolled", {"phone": "already enrolled"})
+    client = build_client(data)
+    db.session.add(client)
+    db.session.flush()
+    audit.record(actor, "client.enrolled", "client", client.id,
+                 {"country": data.country, "infants": len(data.infants), "channel": actor.split(":")[0]})
+    return client
+
+
+def build_client(data: EnrolmentData) -> Client:
+    now = clock.utcnow()
+    return Client(
+        phone=data.phone, country=data.country, language=data.language, name=data.name,
+        site_id=data.site_id, programme=data.programme, reminder_hour=data.reminder_hour,
+        art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply,
+        expected_delivery_date=data.expected_delivery_date, consent_at=now,
+        consent_version=data.consent_version, opted_out=False, pin_failures=0, explicit_wording=False,
+        infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name) for i in data.infants],
+    )
+
+
+# Fields a PATCH may change, and how each is read.
+def parse_changes(data: Any, client: Client) -> dict[str, Any]:
+    """Check a PATCH body against the client; return ``{column: new value}``."""
+    if not isinstance(data, Mapping) or not data:
+        raise ValidationError("the body must be a JSON object with the fields to change",
+                              {"body": "must be a non-empty JSON object"})
+    check = _Checker()
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "language":
+            changes["language"] = check(key, _language, value if value is not None else "", None)
+            if value in (None, ""):
+                check.fail(key, "is required")
+        elif key == "phone":
+            changes["phone"] = check(key, _phone, value, client.country)
+        elif key == "reminder_hour":
+            changes["reminder_hour"] = check(key, fields.integer, value, *REMINDER_HOURS, required=True)
+        elif key == "opted_out":
+            if not isinstance(value, bool):
+                check.fail(key, "must be true or false")
+            changes["opted_out"] = value
+        elif key == "name":
+            changes["name"] = check(key, fields.text, value, 120)
+        elif key == "site_id":
+            changes["site_id"] = check(key, fields.integer, value, 1, 2**31 - 1)
+        else:
+            check.fail(str(key)[:40], "unknown field or not changeable here")
+    if check.errors:
+        raise ValidationError("some fields are not valid", check.errors)
+    return changes
+
+
+def update(client: Client, changes: dict[str, Any], actor: str) -> dict[str, list[Any]]:
+    """Apply checked changes, audited, in the caller's transaction. Returns what changed."""
+    if "phone" in changes and changes["phone"] != client.phone:
+        taken = db.session.scalar(select(Client.id).where(Client.phone == changes["phone"], Client.id != client.id))
+        if taken is not None:
+            raise Conflict("another client is enrolled with this phone number", {"phone": "already enrolled"})
+    before = {k: getattr(client, k) for k in changes}
+    for key, value in changes.items():
+        setattr(client, key, value)
+    if "opted_out" in changes and changes["opted_out"] != before["opted_out"]:
+        client.opted_out_at = clock.utcnow() if changes["opted_out"] else None
+    changed = audit.diff(before, changes)
+    if changed:
+        audit.record(actor, "client.updated", "client", client.id, changed)
+    return changed
+
+
+def to_json(client: Client) -> dict[str, Any]:
+    """The client as the API shows it."""
+    def iso(value):
+        return value.isoformat() if value else None
+
+    next_pickup = None
+    if client.art_last_dispensed and client.art_days_supply:
+        next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
+    return {
+        "id": client.id,
+        "phone": client.phone,
+        "country": client.country,
+        "language": client.language,
+        "name": client.name,
+        "site_id": client.site_id,
+        "programme": client.programme,
+        "reminder_hour": client.reminder_hour,
+        "opted_out": client.opted_out,
+        "opted_out_at": iso(client.opted_out_at),
+        "consent_at": iso(client.consent_at),
+        "consent_version": client.consent_version,
+        "expected_delivery_date": iso(client.expected_delivery_date),
+        "art": None if not client.art_last_dispensed else {
+            "last_dispensed": iso(client.art_last_dispensed),
+            "days_supply": client.art_days_supply,
+            "next_pickup": iso(next_pickup),
+        },
+        "infants": [
+            {"id": i.id, "name": i.name, "date_of_birth": iso(i.date_of_birth), "hiv_exposed": i.hiv_exposed,
+             "breastfeeding_ended_on": iso(i.breastfeeding_ended_on)}
+            for i in client.infants
+        ],
+        "created_at": iso(client.created_at),
+    }

@@ -1,0 +1,217 @@
+"""Bulk enrolment from CSV, streamed: rows are read, checked and inserted a batch at a time.
+
+Each good row goes through the same ``parse_enrolment`` as the JSON API.
+A batch is one transaction: it is written whole or not at all. Phones that
+are already enrolled (a re-run of the same file, or a repeat inside it) are
+skipped, so importing a file twice creates no duplicates.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+from dataclasses import dataclass, field
+from typing import IO, Callable, Iterator
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import clock
+from ..errors import ValidationError
+from ..extensions import db
+from ..models import AuditEntry, Client, Infant
+from .enrolment import EnrolmentData, build_client, parse_enrolment
+
+# CSV columns, in the order the template lists them. Only `phone` is required.
+COLUMNS = (
+    "phone", "country", "language", "name", "programme", "reminder_hour",
+    "art_last_dispensed", "art_days_supply", "expected_delivery_date",
+    "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
+)
+MAX_FIELD_CHARS = 1000
+REPORT_LIMIT = 1000  # refused rows kept in the returned report; all go to on_refused
+
+csv.field_size_limit(MAX_FIELD_CHARS)
+
+
+class CsvFileError(ValidationError):
+    """The file as a whole cannot be read (no header, unknown columns): nothing was imported."""
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    imported: int = 0
+    skipped: int = 0  # already enrolled: not an error, nothing changed
+    refused: list[dict] = field(default_factory=list)
+    refused_count: int = 0
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows, "imported": self.imported, "skipped": self.skipped,
+                "refused_count": self.refused_count, "refused": self.refused,
+                "refused_truncated": self.refused_count > len(self.refused)}
+
+
+class _Lines:
+    """Decodes a byte stream line by line, remembering which physical lines were not UTF-8."""
+
+    def __init__(self, stream: IO[bytes]):
+        self.stream = stream
+        self.number = 0
+        self.bad: set[int] = set()
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self.stream:
+            self.number += 1
+            self.bytes_read += len(raw)
+            if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.bad.add(self.number)
+                yield raw.decode("utf-8", errors="replace")
+
+
+def _row_to_body(row: dict[str, str]) -> dict:
+    """A CSV row in the JSON API's body shape, so one parser checks both."""
+    body: dict = {k: row[k] for k in ("phone", "country", "language", "name", "programme",
+                                      "expected_delivery_date") if row.get(k)}
+    if row.get("reminder_hour"):
+        body["reminder_hour"] = row["reminder_hour"]
+    if row.get("art_last_dispensed") or row.get("art_days_supply"):
+        body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply")}
+    if row.get("infant_date_of_birth") or row.get("infant_hiv_exposed") or row.get("infant_name"):
+        body["infants"] = [{"date_of_birth": row.get("infant_date_of_birth"),
+                            "hiv_exposed": row.get("infant_hiv_exposed") or None,
+                            "name": row.get("infant_name") or None}]
+    return body
+
+
+def _reason(exc: ValidationError) -> str:
+    """One line naming every bad field, with CSV column names for nested API fields."""
+    names = {"art.last_dispensed": "art_last_dispensed", "art.days_supply": "art_days_supply",
+             "infants[0].date_of_birth": "infant_date_of_birth", "infants[0].hiv_exposed": "infant_hiv_exposed",
+             "infants[0].name": "infant_name"}
+    return "; ".join(f"{names.get(k, k)}: {v}" for k, v in exc.fields.items()) or exc.message
+
+
+def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: int | None = None,
+               batch_size: int = 1000, progress: Callable[[int], None] | None = None,
+               on_refused: Callable[[int, str], None] | None = None) -> ImportReport:
+    """Import clients from a CSV byte stream. ``progress`` gets the bytes read so far after each batch."""
+    lines = _Lines(stream)
+    reader = csv.reader(lines, strict=True)
+    report = ImportReport()
+
+    def refuse(line: int, reason: str) -> None:
+        report.refused_count += 1
+        if len(report.refused) < REPORT_LIMIT:
+            report.refused.append({"line": line, "reason": reason})
+        if on_refused:
+            on_refused(line, reason)
+
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CsvFileError("the file is empty", {"file": "is empty; the first line must name the columns"}) from None
+    except csv.Error as exc:
+        raise CsvFileError("the header line cannot be read", {"line 1": str(exc)}) from None
+    if 1 in lines.bad:
+        raise CsvFileError("the file is not UTF-8 text", {"line 1": "is not valid UTF-8 text"})
+    header = [h.strip().lower() for h in header]
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        raise CsvFileError("unknown columns", {"header": f"unknown column {unknown[0]!r}; columns are {', '.join(COLUMNS)}"})
+    if "phone" not in header:
+        raise CsvFileError("no phone column", {"header": "must have a 'phone' column"})
+    if len(set(header)) != len(header):
+        raise CsvFileError("a column is repeated", {"header": "names a column twice"})
+
+    batch: list[tuple[int, EnrolmentData]] = []
+    last_line = 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            last_line = reader.line_num
+            report.rows += 1
+            refuse(last_line, f"cannot be read as CSV: {exc}")
+            continue
+        first_line, last_line = last_line + 1, reader.line_num
+        if not any(v.strip() for v in values):
+            continue  # blank line
+        report.rows += 1
+        if any(n in lines.bad for n in range(first_line, last_line + 1)):
+            refuse(first_line, "is not valid UTF-8 text (save the file as CSV UTF-8)")
+            continue
+        if len(values) != len(header):
+            refuse(first_line, f"has {len(values)} values but the header names {len(header)} columns")
+            continue
+        body = _row_to_body(dict(zip(header, values)))
+        try:
+            data = parse_enrolment(body, default_country)
+        except ValidationError as exc:
+            refuse(first_line, _reason(exc))
+            continue
+        data.site_id = site_id
+        batch.append((first_line, data))
+        if len(batch) >= batch_size:
+            _write_batch(batch, report, actor)
+            batch = []
+            if progress:
+                progress(lines.bytes_read)
+    if batch:
+        _write_batch(batch, report, actor)
+    if progress:
+        progress(lines.bytes_read)
+    return report
+
+
+def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, actor: str) -> None:
+    """Insert one batch in one transaction; phones already enrolled are skipped."""
+    for attempt in range(3):
+        phones = {data.phone for _, data in batch}
+        existing = set(db.session.scalars(select(Client.phone).where(Client.phone.in_(phones))))
+        fresh: dict[str, EnrolmentData] = {}
+        for _, data in batch:
+            if data.phone not in existing and data.phone not in fresh:
+                fresh[data.phone] = data
+        try:
+            _insert(list(fresh.values()), actor)
+            db.session.commit()
+        except IntegrityError:
+            # Another process enrolled one of these phones between our check
+            # and our insert: look again and retry the batch.
+            db.session.rollback()
+            continue
+        report.imported += len(fresh)
+        report.skipped += len(batch) - len(fresh)
+        return
+    raise RuntimeError("the batch kept colliding with concurrent enrolments")
+
+
+def _insert(items: list[EnrolmentData], actor: str) -> None:
+    if not items:
+        return
+    now = clock.utcnow()
+    rows = []
+    for data in items:
+        client = build_client(data)
+        rows.append({c.key: getattr(client, c.key) for c in Client.__table__.columns if c.key != "id"}
+                    | {"created_at": now, "updated_at": now})
+    ids = dict(db.session.execute(insert(Client).returning(Client.phone, Client.id), rows).all())
+    infants = [
+        {"client_id": ids[d.phone], "date_of_birth": i.date_of_birth, "hiv_exposed": i.hiv_exposed, "name": i.name,
+         "created_at": now, "updated_at": now}
+        for d in items for i in d.infants
+    ]
+    if infants:
+        db.session.execute(insert(Infant), infants)
+    db.session.execute(insert(AuditEntry), [
+        {"at": now, "actor": actor, "action": "client.enrolled", "entity": "client", "entity_id": ids[d.phone],
+         "changes": {"country": d.country, "infants": len(d.infants), "channel": "csv"}}
+        for d in items
+    ])

@@ -1,0 +1,78 @@
+"""Readers for input fields, shared by the JSON API, CSV import and forms.
+
+Each reader takes the raw value and returns the typed value or raises
+``FieldError`` with a short reason; callers collect reasons per field name.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+
+class FieldError(ValueError):
+    pass
+
+
+def text(value: Any, max_len: int, required: bool = False) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise FieldError("is required")
+        return None
+    if not isinstance(value, str):
+        raise FieldError("must be text")
+    value = value.strip()
+    if len(value) > max_len:
+        raise FieldError(f"must be at most {max_len} characters")
+    if any(ord(ch) < 32 for ch in value):
+        raise FieldError("must not contain control characters")
+    return value
+
+
+def date(value: Any, required: bool = False) -> dt.date | None:
+    """A calendar date written YYYY-MM-DD."""
+    if value is None or value == "":
+        if required:
+            raise FieldError("is required")
+        return None
+    if not isinstance(value, str):
+        raise FieldError("must be a date written YYYY-MM-DD")
+    written = value.strip()
+    try:
+        if len(written) != 10:  # fromisoformat also takes 20250101, which we don't
+            raise ValueError(written)
+        return dt.date.fromisoformat(written)
+    except ValueError:
+        raise FieldError(f"is not a date (YYYY-MM-DD): {written[:20]!r}") from None
+
+
+def integer(value: Any, lo: int, hi: int, required: bool = False) -> int | None:
+    if value is None or value == "":
+        if required:
+            raise FieldError("is required")
+        return None
+    if isinstance(value, bool):
+        raise FieldError("must be a whole number")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise FieldError("must be a whole number") from None
+    if not isinstance(value, int):
+        raise FieldError("must be a whole number")
+    if not lo <= value <= hi:
+        raise FieldError(f"must be between {lo} and {hi}")
+    return value
+
+
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0"}
+
+
+def boolean(value: Any, default: bool | None = None) -> bool | None:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise FieldError("must be true or false")
