@@ -23,7 +23,9 @@ run: venv
 	$(FLASK) db upgrade
 	@$(FLASK) users ensure-admin
 	@echo "Console: http://127.0.0.1:$(PORT)/   health: http://127.0.0.1:$(PORT)/healthz   (Ctrl-C stops)"
-	BIND=127.0.0.1:$(PORT) $(BIN)/honcho --procfile Procfile start web worker
+	@# The embedded Redis (when REDIS_URL is unset) is stopped when honcho ends.
+	trap '$(FLASK) embedded-redis-stop' EXIT INT TERM; \
+	PATH="$(abspath $(BIN)):$$PATH" BIND=127.0.0.1:$(PORT) $(BIN)/honcho --procfile Procfile start web worker
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -182,6 +182,17 @@ def worker(burst):
     run_worker(QUEUES, burst=burst)
 
 
+@click.command("embedded-redis-stop")
+def embedded_redis_stop():
+    """Stop the embedded Redis of this instance (used by `make run` on exit)."""
+    from .redis_store import stop_embedded
+
+    settings = current_app.config["SETTINGS"]
+    if settings.redis_url:
+        return
+    click.echo("embedded Redis stopped" if stop_embedded(Path(settings.instance_path)) else "no embedded Redis")
+
+
 def init_app(app: Flask) -> None:
-    for command in (users_cli, sites_cli, clients_cli, worker):
+    for command in (users_cli, sites_cli, clients_cli, worker, embedded_redis_stop):
         app.cli.add_command(command)

@@ -43,6 +43,8 @@ APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 #   scheduled | queued -> cancelled      (appointment moved/closed, client opted out)
 #   scheduled -> skipped                 (its moment had passed when it was made, or stale)
 REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "cancelled", "skipped")
+TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms")
+TASK_STATUSES = ("open", "done", "rejected")
 MESSAGE_DIRECTIONS = ("out", "in")
 # out: queued -> sent (accepted by AT) -> delivered | failed; "outbox" when the
 # outbox backend stored it instead of sending. in: received.
@@ -142,6 +144,10 @@ class Client(TimestampMixin, db.Model):
     ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
     pin_locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set when AT refuses the number for good (403/404/406): no more sends until it changes.
+    phone_flag: Mapped[str | None] = mapped_column(String(40))
+    # Outgoing messages that failed in a row; reset by a delivery. N in a row -> a follow-up task.
+    consecutive_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
     site: Mapped[Site | None] = relationship()
     infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
 
@@ -157,6 +163,17 @@ class Infant(TimestampMixin, db.Model):
     hiv_exposed: Mapped[bool] = mapped_column(Boolean, default=True)
     breastfeeding_ended_on: Mapped[dt.date | None] = mapped_column(Date)
     caregiver: Mapped[Client] = relationship(back_populates="infants")
+
+
+class DoseGiven(TimestampMixin, db.Model):
+    """A dose or test an infant actually received, on the date it was given."""
+
+    __tablename__ = "doses_given"
+    __table_args__ = (db.UniqueConstraint("infant_id", "dose", name="uq_doses_given_infant_dose"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    infant_id: Mapped[int] = mapped_column(ForeignKey("infants.id", ondelete="CASCADE"))
+    dose: Mapped[str] = mapped_column(String(60))  # the schedule's name, e.g. OPV1, PCR 10 weeks
+    given_on: Mapped[dt.date] = mapped_column(Date)
 
 
 class Appointment(TimestampMixin, db.Model):
@@ -248,3 +265,51 @@ class AuditEntry(db.Model):
     entity: Mapped[str] = mapped_column(String(30))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     changes: Mapped[dict | None] = mapped_column(JSON)  # {"field": [old, new]} or a summary
+
+
+class Task(TimestampMixin, db.Model):
+    """Something a person must do: call a client back, approve an enrolment, follow up a failure."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(_in("kind", TASK_KINDS), name="kind"),
+        CheckConstraint(_in("status", TASK_STATUSES), name="status"),
+        Index("ix_tasks_site_status", "site_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164; for enrolment requests, the caller's
+    details: Mapped[dict | None] = mapped_column(JSON)  # reason, consent version, failure reason...
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))  # an audit actor string
+
+
+class Alert(TimestampMixin, db.Model):
+    """An operational alert for admins; ``kind='sending_paused'`` unresolved pauses all SMS sending."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)  # sending_paused, spend_cap, ...
+    message: Mapped[str] = mapped_column(String(255))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class UssdSession(TimestampMixin, db.Model):
+    """How a USSD session went, from AT's end-of-session notification."""
+
+    __tablename__ = "ussd_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(80), unique=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    service_code: Mapped[str | None] = mapped_column(String(40))
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str | None] = mapped_column(String(20))  # Incomplete | Success | Failed
+    hops: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[str | None] = mapped_column(String(30))
+    error_message: Mapped[str | None] = mapped_column(String(255))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -46,3 +46,17 @@ def get_redis() -> redis.Redis:
         conn = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         current_app.extensions["redis"] = conn
     return conn
+
+
+def stop_embedded(instance_path: Path) -> bool:
+    """Shut down this instance's embedded Redis if it runs (its data is saved to redis.rdb)."""
+    settings = instance_path / "redis.rdb.settings"
+    if not settings.exists():
+        return False
+    url = embedded_url(instance_path)
+    try:
+        redis.Redis.from_url(url).shutdown(save=True)
+    except redis.ConnectionError:
+        pass  # it closed the connection as it went down
+    _embedded.pop(str(instance_path / "redis.rdb"), None)
+    return True
