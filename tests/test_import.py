@@ -1,0 +1,150 @@
+"""Bulk enrolment by CSV: through the CLI and the API, good rows, each kind of bad row, re-import."""
+import datetime as dt
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.clients.importer import CsvFileError, import_csv
+from gateway.extensions import db
+from gateway.models import AuditEntry, Client, Infant
+
+TODAY = dt.date.today()
+DOB = (TODAY - dt.timedelta(days=20)).isoformat()
+FUTURE = (TODAY + dt.timedelta(days=5)).isoformat()
+
+GOOD_AND_BAD = f"""phone,country,language,name,art_last_dispensed,art_days_supply,infant_date_of_birth,infant_hiv_exposed
+082 123 4567,ZA,zu,Nomsa,{TODAY.isoformat()},30,{DOB},yes
+0712 345 678,KE,,Achieng,,,,
+011 123 4567,ZA,,Landline,,,,
+0831112222,ZA,,Bad date,2025-02-31,30,,
+0831113333,ZA,,Future baby,,,{FUTURE},
+0831114444,XX,,No country,,,,
+0831115555,ZA,,Zero supply,{TODAY.isoformat()},0,,
+0831116666,ZA,,Too,many,values,here,,,
+0831117777,ZA,,Maybe,,,{DOB},maybe
++265 99 123 4567,MW,ny,Chikondi,,,{DOB},no
+"""
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def run(text: str | bytes, **kw):
+    data = text.encode() if isinstance(text, str) else text
+    return import_csv(io.BytesIO(data), default_country="ZA", actor="test", **kw)
+
+
+def test_good_rows_are_imported_and_each_bad_row_is_reported_with_its_line(app):
+    report = run(GOOD_AND_BAD)
+    assert (report.rows, report.imported, report.skipped, report.refused_count) == (10, 3, 0, 7)
+    reasons = {r["line"]: r["reason"] for r in report.refused}
+    assert reasons[4].startswith("phone: not a mobile")
+    assert reasons[5].startswith("art_last_dispensed: is not a date")
+    assert reasons[6].startswith("infant_date_of_birth: must not be in the future")
+    assert reasons[7].startswith("country: unknown")
+    assert reasons[8].startswith("art_days_supply: must be between")
+    assert "has 10 values but the header names 8 columns" in reasons[9]
+    assert reasons[10].startswith("infant_hiv_exposed: must be true or false")
+    phones = set(db.session.scalars(select(Client.phone)))
+    assert phones == {"+27821234567", "+254712345678", "+265991234567"}
+    nomsa = db.session.scalar(select(Client).where(Client.phone == "+27821234567"))
+    assert (nomsa.language, nomsa.art_days_supply, nomsa.infants[0].hiv_exposed) == ("zu", 30, True)
+    chikondi = db.session.scalar(select(Client).where(Client.phone == "+265991234567"))
+    assert chikondi.infants[0].hiv_exposed is False and chikondi.country == "MW"
+    assert count(AuditEntry) == 3
+
+
+def test_reimporting_the_same_file_creates_no_duplicates(app):
+    run(GOOD_AND_BAD)
+    again = run(GOOD_AND_BAD)
+    assert (again.imported, again.skipped, again.refused_count) == (0, 3, 7)
+    assert count(Client) == 3 and count(Infant) == 2
+
+
+def test_a_phone_repeated_inside_the_file_is_enrolled_once(app):
+    report = run("phone\n0821234567\n+27821234567\n082-123-4567\n")
+    assert (report.imported, report.skipped) == (1, 2)
+    assert count(Client) == 1
+
+
+def test_batches_commit_separately_and_progress_is_reported(app):
+    rows = "".join(f"083{i:07d}\n" for i in range(120))
+    seen = []
+    report = run("phone\n" + rows, batch_size=50, progress=seen.append)
+    assert report.imported == 120 and count(Client) == 120
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] == len(("phone\n" + rows).encode())
+
+
+def test_invalid_utf8_refuses_only_that_row(app):
+    data = b"phone,name\n0821234567,Thandi\n0831112222,\xff\xfe\n0841112222,Lerato\n"
+    report = run(data)
+    assert report.imported == 2
+    assert report.refused == [{"line": 3, "reason": "is not valid UTF-8 text (save the file as CSV UTF-8)"}]
+
+
+def test_quoted_newlines_keep_line_numbers_right(app):
+    report = run('phone,name\n0821234567,"two\nlines"\nnot a phone,x\n0831112222,"a, b"\n')
+    assert report.imported == 1
+    assert report.refused == [{"line": 2, "reason": "name: must not contain control characters"},
+                              {"line": 4, "reason": "phone: not a phone number (letters or symbols where digits belong)"}]
+
+
+def test_excel_bom_and_blank_lines_are_fine(app):
+    report = run(b"\xef\xbb\xbfphone,name\r\n0821234567,A\r\n\r\n0831112222,B\r\n")
+    assert (report.rows, report.imported, report.refused_count) == (2, 2, 0)
+
+
+@pytest.mark.parametrize("text,field", [
+    ("", "file"),
+    ("name,language\nA,en\n", "header"),
+    ("phone,shoe_size\n0821234567,5\n", "header"),
+    ("phone,phone\n0821234567,0821234567\n", "header"),
+])
+def test_unreadable_files_are_refused_whole(app, text, field):
+    with pytest.raises(CsvFileError) as info:
+        run(text)
+    assert field in info.value.fields
+    assert count(Client) == 0
+
+
+def test_api_import(client, make_user):
+    user, headers = make_user("coordinator", sites=["North clinic"])
+    r = client.post("/api/v1/clients/import", data=GOOD_AND_BAD.encode(), headers=headers, content_type="text/csv")
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["imported"], body["refused_count"]) == (3, 7)
+    assert {r["line"] for r in body["refused"]} == {4, 5, 6, 7, 8, 9, 10}
+    # The coordinator's only site is where the new clients go.
+    assert set(db.session.scalars(select(Client.site_id))) == {user.sites[0].id}
+
+
+def test_api_import_refuses_other_content_types_and_bad_headers(client, admin_headers):
+    r = client.post("/api/v1/clients/import", json={"phone": "0821234567"}, headers=admin_headers)
+    assert r.status_code == 400 and "body" in r.get_json()["fields"]
+    r = client.post("/api/v1/clients/import", data=b"nope\n1\n", headers=admin_headers, content_type="text/csv")
+    assert r.status_code == 422 and "header" in r.get_json()["fields"]
+    assert count(Client) == 0
+
+
+def test_cli_import_shows_progress_and_writes_refused_report(app, runner, tmp_path):
+    path = tmp_path / "register.csv"
+    path.write_text(GOOD_AND_BAD)
+    result = runner.invoke(args=["clients", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "10 rows: 3 imported, 0 already enrolled, 7 refused" in result.output
+    assert "line 4: phone: not a mobile" in result.output
+    report = (tmp_path / "register.refused.csv").read_text().splitlines()
+    assert report[0] == "line,reason" and len(report) == 8
+    again = runner.invoke(args=["clients", "import", str(path)])
+    assert "0 imported, 3 already enrolled" in again.output
+    assert count(Client) == 3
+
+
+def test_cli_import_bad_header_is_a_clear_error(app, runner, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("telephone\n0821234567\n")
+    result = runner.invoke(args=["clients", "import", str(path)])
+    assert result.exit_code != 0
+    assert "unknown column 'telephone'" in result.output
