@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,12 +44,15 @@ APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 #   scheduled | queued -> cancelled      (appointment moved/closed, client opted out)
 #   scheduled -> skipped                 (its moment had passed when it was made, or stale)
 REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "cancelled", "skipped")
+REMINDER_TEMPLATES = ("before", "today", "missed")
 TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms")
 TASK_STATUSES = ("open", "done", "rejected")
 MESSAGE_DIRECTIONS = ("out", "in")
-# out: queued -> sent (accepted by AT) -> delivered | failed; "outbox" when the
-# outbox backend stored it instead of sending. in: received.
-MESSAGE_STATUSES = ("queued", "outbox", "sent", "delivered", "failed", "received")
+# out: queued -> sending -> sent (accepted by AT) -> delivered | failed;
+#      sending -> queued again (retry later) | failed; queued -> cancelled
+#      (its reminder changed first); "outbox" when the outbox backend kept it.
+# in:  received.
+MESSAGE_STATUSES = ("queued", "sending", "outbox", "sent", "delivered", "failed", "cancelled", "received")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -148,6 +152,8 @@ class Client(TimestampMixin, db.Model):
     phone_flag: Mapped[str | None] = mapped_column(String(40))
     # Outgoing messages that failed in a row; reset by a delivery. N in a row -> a follow-up task.
     consecutive_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # Reminders exist up to this local date; the daily pass plans further ahead.
+    planned_through: Mapped[dt.date | None] = mapped_column(Date, index=True)
     site: Mapped[Site | None] = relationship()
     infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
 
@@ -206,24 +212,32 @@ reminder_appointments = Table(
 
 
 class Reminder(TimestampMixin, db.Model):
-    """One reminder SMS to one client on one local day, naming one or more appointments."""
+    """One reminder SMS to one client on one local day, naming one or more appointments.
+
+    At most one live (not cancelled) reminder per client per local day: a
+    partial unique index holds that even against racing writers.
+    """
 
     __tablename__ = "reminders"
     __table_args__ = (
         CheckConstraint(_in("status", REMINDER_STATUSES), name="status"),
+        CheckConstraint(_in("template", REMINDER_TEMPLATES), name="template"),
         Index("ix_reminders_status_send_at", "status", "send_at"),
-        Index("ix_reminders_client_day", "client_id", "send_date"),
+        Index("uq_reminders_client_day_live", "client_id", "send_date", unique=True,
+              sqlite_where=text("status != 'cancelled'"), postgresql_where=text("status != 'cancelled'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     send_date: Mapped[dt.date] = mapped_column(Date)  # the client's local date
     send_at: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC moment it becomes due
+    # Past this UTC moment it is skipped, not sent late (the rule's staleness cutoff).
+    stale_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Which message it becomes: before / today / missed, about the visits due on due_date.
+    template: Mapped[str] = mapped_column(String(10))
+    due_date: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="scheduled")
+    # Bumped on every change, so a send job holding an older version sends nothing.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str | None] = mapped_column(String(255))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     appointments: Mapped[list[Appointment]] = relationship(secondary=reminder_appointments)
 
 
@@ -235,6 +249,7 @@ class Message(TimestampMixin, db.Model):
         CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),
         CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
         Index("ix_messages_client_created", "client_id", "created_at"),
+        Index("ix_messages_status_next", "status", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
@@ -250,6 +265,14 @@ class Message(TimestampMixin, db.Model):
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The reminder this message carries, and the reminder's version when it was made.
+    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminders.id", ondelete="SET NULL"), index=True)
+    reminder_version: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # UTC; None: as soon as possible
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # last time a send job was queued
+    sending_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
 
 
 class AuditEntry(db.Model):

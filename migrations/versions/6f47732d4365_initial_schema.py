@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d72b30a470f5
+Revision ID: 6f47732d4365
 Revises: 
-Create Date: 2026-11-23 07:49:24.109305
+Create Date: 2026-11-23 07:54:48.204055
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'd72b30a470f5'
+revision = '6f47732d4365'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -126,6 +126,7 @@ def upgrade():
     sa.Column('pin_locked_until', sa.DateTime(), nullable=True),
     sa.Column('phone_flag', sa.String(length=40), nullable=True),
     sa.Column('consecutive_failures', sa.SmallInteger(), nullable=False),
+    sa.Column('planned_through', sa.Date(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("programme IS NULL OR programme IN ('pregnant', 'mother', 'art')", name=op.f('ck_clients_programme')),
@@ -135,6 +136,7 @@ def upgrade():
     sa.UniqueConstraint('phone', name=op.f('uq_clients_phone'))
     )
     with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_clients_planned_through'), ['planned_through'], unique=False)
         batch_op.create_index(batch_op.f('ix_clients_site_id'), ['site_id'], unique=False)
 
     op.create_table('user_sites',
@@ -159,31 +161,26 @@ def upgrade():
     with op.batch_alter_table('infants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_infants_client_id'), ['client_id'], unique=False)
 
-    op.create_table('messages',
+    op.create_table('reminders',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('client_id', sa.Integer(), nullable=True),
-    sa.Column('direction', sa.String(length=3), nullable=False),
-    sa.Column('phone', sa.String(length=20), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('send_date', sa.Date(), nullable=False),
+    sa.Column('send_at', sa.DateTime(), nullable=False),
+    sa.Column('stale_at', sa.DateTime(), nullable=False),
+    sa.Column('template', sa.String(length=10), nullable=False),
+    sa.Column('due_date', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
-    sa.Column('backend', sa.String(length=20), nullable=False),
-    sa.Column('provider_id', sa.String(length=64), nullable=True),
-    sa.Column('status_code', sa.SmallInteger(), nullable=True),
-    sa.Column('cost_amount', sa.Numeric(precision=12, scale=4), nullable=True),
-    sa.Column('cost_currency', sa.String(length=3), nullable=True),
-    sa.Column('failure_reason', sa.String(length=64), nullable=True),
-    sa.Column('sent_at', sa.DateTime(), nullable=True),
-    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("direction IN ('out', 'in')", name=op.f('ck_messages_direction')),
-    sa.CheckConstraint("status IN ('queued', 'outbox', 'sent', 'delivered', 'failed', 'received')", name=op.f('ck_messages_status')),
-    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_messages_client_id_clients'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('provider_id', name=op.f('uq_messages_provider_id'))
+    sa.CheckConstraint("status IN ('scheduled', 'queued', 'sent', 'delivered', 'failed', 'cancelled', 'skipped')", name=op.f('ck_reminders_status')),
+    sa.CheckConstraint("template IN ('before', 'today', 'missed')", name=op.f('ck_reminders_template')),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_reminders_client_id_clients'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminders'))
     )
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_client_created', ['client_id', 'created_at'], unique=False)
+    with op.batch_alter_table('reminders', schema=None) as batch_op:
+        batch_op.create_index('ix_reminders_status_send_at', ['status', 'send_at'], unique=False)
+        batch_op.create_index('uq_reminders_client_day_live', ['client_id', 'send_date'], unique=True, sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
 
     op.create_table('tasks',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -240,27 +237,41 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_doses_given')),
     sa.UniqueConstraint('infant_id', 'dose', name='uq_doses_given_infant_dose')
     )
-    op.create_table('reminders',
+    op.create_table('messages',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('client_id', sa.Integer(), nullable=False),
-    sa.Column('send_date', sa.Date(), nullable=False),
-    sa.Column('send_at', sa.DateTime(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=True),
+    sa.Column('direction', sa.String(length=3), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('backend', sa.String(length=20), nullable=False),
+    sa.Column('provider_id', sa.String(length=64), nullable=True),
+    sa.Column('status_code', sa.SmallInteger(), nullable=True),
+    sa.Column('cost_amount', sa.Numeric(precision=12, scale=4), nullable=True),
+    sa.Column('cost_currency', sa.String(length=3), nullable=True),
+    sa.Column('failure_reason', sa.String(length=64), nullable=True),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.Column('reminder_id', sa.Integer(), nullable=True),
+    sa.Column('reminder_version', sa.Integer(), nullable=True),
     sa.Column('attempts', sa.SmallInteger(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
+    sa.Column('enqueued_at', sa.DateTime(), nullable=True),
+    sa.Column('sending_started_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.String(length=255), nullable=True),
-    sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.CheckConstraint("status IN ('scheduled', 'queued', 'sent', 'delivered', 'failed', 'cancelled', 'skipped')", name=op.f('ck_reminders_status')),
-    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_reminders_client_id_clients'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_reminders_message_id_messages'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminders'))
+    sa.CheckConstraint("direction IN ('out', 'in')", name=op.f('ck_messages_direction')),
+    sa.CheckConstraint("status IN ('queued', 'sending', 'outbox', 'sent', 'delivered', 'failed', 'cancelled', 'received')", name=op.f('ck_messages_status')),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_messages_client_id_clients'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['reminder_id'], ['reminders.id'], name=op.f('fk_messages_reminder_id_reminders'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('provider_id', name=op.f('uq_messages_provider_id'))
     )
-    with op.batch_alter_table('reminders', schema=None) as batch_op:
-        batch_op.create_index('ix_reminders_client_day', ['client_id', 'send_date'], unique=False)
-        batch_op.create_index('ix_reminders_status_send_at', ['status', 'send_at'], unique=False)
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_client_created', ['client_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_messages_reminder_id'), ['reminder_id'], unique=False)
+        batch_op.create_index('ix_messages_status_next', ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('reminder_appointments',
     sa.Column('reminder_id', sa.Integer(), nullable=False),
@@ -275,11 +286,12 @@ def upgrade():
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('reminder_appointments')
-    with op.batch_alter_table('reminders', schema=None) as batch_op:
-        batch_op.drop_index('ix_reminders_status_send_at')
-        batch_op.drop_index('ix_reminders_client_day')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_status_next')
+        batch_op.drop_index(batch_op.f('ix_messages_reminder_id'))
+        batch_op.drop_index('ix_messages_client_created')
 
-    op.drop_table('reminders')
+    op.drop_table('messages')
     op.drop_table('doses_given')
     with op.batch_alter_table('appointments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_appointments_infant_id'))
@@ -291,10 +303,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_tasks_client_id'))
 
     op.drop_table('tasks')
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_index('ix_messages_client_created')
+    with op.batch_alter_table('reminders', schema=None) as batch_op:
+        batch_op.drop_index('uq_reminders_client_day_live', sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
+        batch_op.drop_index('ix_reminders_status_send_at')
 
-    op.drop_table('messages')
+    op.drop_table('reminders')
     with op.batch_alter_table('infants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_infants_client_id'))
 
@@ -302,6 +315,7 @@ def downgrade():
     op.drop_table('user_sites')
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clients_site_id'))
+        batch_op.drop_index(batch_op.f('ix_clients_planned_through'))
 
     op.drop_table('clients')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
