@@ -1,0 +1,86 @@
+"""Pure planning: an infant's visits from its dates, the next ART pick-up, ART status.
+
+No database and no clock: callers pass the dates in (local calendar dates).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Mapping
+
+from .dates import add_offset
+from .loader import ArtThresholds, CountrySchedule
+
+ON_TRACK, LATE, INTERRUPTION, LOST = "on_track", "late", "interruption", "lost"
+
+
+@dataclass(frozen=True)
+class PlannedVisit:
+    """One dose or test an infant is due for, and the date it was given if it was."""
+
+    name: str  # the schedule's dose name, e.g. OPV1, PCR 10 weeks
+    kind: str  # "immunisation" | "infant_hiv_test"
+    due_date: dt.date
+    given_on: dt.date | None
+
+
+def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: bool,
+                given: Mapping[str, dt.date], breastfeeding_ended: dt.date | None = None) -> list[PlannedVisit]:
+    """Every dose and test of ``schedule`` for this infant, sorted by (due date, name).
+
+    ``given`` maps dose names to the date each was given (names not in the
+    schedule are ignored). Exposed-only doses are planned only for HIV-exposed
+    infants. A dose is due at the latest of the anchors that are known:
+    birth + its age; the date its ``after`` dose was given + the interval (once
+    that dose is recorded as given); the end of breastfeeding + its
+    ``after_breastfeeding_stops`` offset (once breastfeeding has ended). A dose
+    anchored only on the end of breastfeeding appears when that is recorded.
+    """
+    if breastfeeding_ended is not None and breastfeeding_ended < date_of_birth:
+        raise ValueError(f"breastfeeding ended ({breastfeeding_ended}) before the date of birth ({date_of_birth})")
+    visits: list[PlannedVisit] = []
+    for dose in schedule.doses:
+        if dose.hiv_exposed_only and not hiv_exposed:
+            continue
+        anchors: list[dt.date] = []
+        if dose.due is not None:
+            anchors.append(add_offset(date_of_birth, dose.due))
+        if dose.after_breastfeeding_stops is not None and breastfeeding_ended is not None:
+            anchors.append(add_offset(breastfeeding_ended, dose.after_breastfeeding_stops))
+        if not anchors:
+            continue  # waits for the end of breastfeeding
+        if dose.after is not None and dose.after.dose in given:
+            anchors.append(add_offset(given[dose.after.dose], dose.after.interval))
+        visits.append(PlannedVisit(dose.name, dose.kind, max(anchors), given.get(dose.name)))
+    return sorted(visits, key=lambda visit: (visit.due_date, visit.name))
+
+
+def art_next_pickup(dispensed: dt.date, days_supply: int) -> dt.date:
+    """The next pick-up date: the day the medicine dispensed on ``dispensed`` runs out.
+
+    ``days_supply`` is in days; a "month" of medicine is 30 days (schedules.md).
+    """
+    if days_supply < 1:
+        raise ValueError(f"days of supply must be at least 1, not {days_supply}")
+    return dispensed + dt.timedelta(days=days_supply)
+
+
+def art_days_late(due: dt.date, today: dt.date) -> int:
+    """Whole days past the pick-up date ``due`` (0 until the day after it)."""
+    return max(0, (today - due).days)
+
+
+def art_status(due: dt.date, today: dt.date, thresholds: ArtThresholds) -> str:
+    """``on_track`` (not yet due, or due today), ``late``, ``interruption`` or ``lost``.
+
+    Each status holds from its threshold in days late on (``lost`` from
+    ``lost_after_days``, and so on); the thresholds come from the country file.
+    """
+    days = art_days_late(due, today)
+    if days >= thresholds.lost_after_days:
+        return LOST
+    if days >= thresholds.interruption_after_days:
+        return INTERRUPTION
+    if days >= thresholds.late_after_days:
+        return LATE
+    return ON_TRACK
