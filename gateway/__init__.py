@@ -32,6 +32,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
 
     from . import cli, extensions, health, redis_store, web
     from .api import bp as api_bp
+    from .callbacks import bp as callbacks_bp
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
@@ -39,5 +40,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(callbacks_bp)
     app.register_blueprint(web.bp)
     return app

@@ -20,6 +20,7 @@ from .models import Site, User
 users_cli = AppGroup("users", help="Console and API users.")
 sites_cli = AppGroup("sites", help="Facilities and community sites.")
 clients_cli = AppGroup("clients", help="Enrolled clients.")
+reminders_cli = AppGroup("reminders", help="Reminder planning and dispatch.")
 
 ACTOR = "cli"
 
@@ -125,7 +126,9 @@ def create_site(name, country, timezone):
 @click.option("--country", help="Country to read local phone numbers in (default DEFAULT_COUNTRY).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the refused rows (default: FILE.refused.csv beside the file).")
-def import_clients(path: Path, site_id, country, report_path):
+@click.option("--plan/--no-plan", default=True, show_default=True,
+              help="Compute the new clients' appointments and reminders now (else the worker does, within minutes).")
+def import_clients(path: Path, site_id, country, report_path, plan):
     """Enrol clients from a CSV file, with a progress bar and a report of refused rows."""
     from .clients.importer import import_csv
 
@@ -165,12 +168,65 @@ def import_clients(path: Path, site_id, country, report_path):
             refused_file.close()
     click.echo(f"{report.rows} rows: {report.imported} imported, {report.skipped} already enrolled, "
                f"{report.refused_count} refused")
+    if plan and report.imported:
+        from .appointments import plan_ahead
+
+        with click.progressbar(length=report.imported, label="Planning appointments and reminders",
+                               file=sys.stderr) as bar:
+            plan_ahead(progress=bar.update)
     for item in report.refused[:20]:
         click.echo(f"  line {item['line']}: {item['reason']}", err=True)
     if report.refused_count > 20:
         click.echo(f"  ... and {report.refused_count - 20} more", err=True)
     if report.refused_count:
         click.echo(f"Refused rows with reasons: {report_path}")
+
+
+@reminders_cli.command("send-due")
+@click.option("--now", "now_text", help="Pretend it is this UTC moment (YYYY-MM-DDTHH:MM), for trials and tests.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Send the queued messages here and now (not through a worker), and wait for them.")
+def send_due_command(now_text, wait):
+    """One dispatch pass now: everything due is sent, then it exits and prints counts."""
+    import datetime as dt
+
+    from . import clock
+    from .appointments import plan_ahead
+    from .reminders.dispatch import SendCounts, send_due, send_messages
+
+    try:
+        now = dt.datetime.fromisoformat(now_text) if now_text else clock.utcnow()
+    except ValueError:
+        raise click.BadParameter("must be YYYY-MM-DDTHH:MM (UTC)", param_hint="--now") from None
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    jobs: list[list[int]] = []
+    with clock.frozen(now):
+        plan_ahead(now)
+        counts = send_due(now, enqueue=jobs.append if wait else None)
+        click.echo(str(counts))
+        if wait:
+            total = SendCounts()
+            with click.progressbar(jobs, label="Sending", file=sys.stderr) as bar:
+                for ids in bar:
+                    total.add(send_messages(ids))
+            click.echo(f"sent {total.sent}, to retry {total.retry}, failed {total.failed}, cancelled {total.cancelled}")
+
+
+@reminders_cli.command("resume")
+def resume_sending():
+    """Lift a pause on sending (after topping up the Africa's Talking account)."""
+    from . import audit, clock
+    from .reminders.dispatch import sending_paused
+
+    alert = sending_paused()
+    if alert is None:
+        click.echo("sending is not paused")
+        return
+    alert.resolved_at, alert.resolved_by = clock.utcnow(), ACTOR
+    audit.record(ACTOR, "sending.resumed", "alert", alert.id, {"message": alert.message})
+    db.session.commit()
+    click.echo("sending resumed; the next pass sends what waited")
 
 
 @click.command("worker")
@@ -194,5 +250,5 @@ def embedded_redis_stop():
 
 
 def init_app(app: Flask) -> None:
-    for command in (users_cli, sites_cli, clients_cli, worker, embedded_redis_stop):
+    for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop):
         app.cli.add_command(command)

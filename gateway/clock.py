@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 _frozen: dt.datetime | None = None
 
@@ -32,3 +33,15 @@ def frozen(at: dt.datetime):
         yield at
     finally:
         _frozen = previous
+
+
+def local_date(zone: str, at: dt.datetime | None = None) -> dt.date:
+    """The calendar date in IANA ``zone`` at UTC moment ``at`` (default: now)."""
+    moment = (at or utcnow()).replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def utc_of_local(day: dt.date, hour: int, zone: str) -> dt.datetime:
+    """The naive UTC moment of ``hour``:00 local time on ``day`` in ``zone``."""
+    local = dt.datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(zone))
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -156,6 +156,8 @@ class Client(TimestampMixin, db.Model):
     planned_through: Mapped[dt.date | None] = mapped_column(Date, index=True)
     site: Mapped[Site | None] = relationship()
     infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
+    appointments: Mapped[list["Appointment"]] = relationship(order_by="Appointment.id")
+    reminders: Mapped[list["Reminder"]] = relationship(order_by="Reminder.id")
 
 
 class Infant(TimestampMixin, db.Model):
@@ -169,6 +171,7 @@ class Infant(TimestampMixin, db.Model):
     hiv_exposed: Mapped[bool] = mapped_column(Boolean, default=True)
     breastfeeding_ended_on: Mapped[dt.date | None] = mapped_column(Date)
     caregiver: Mapped[Client] = relationship(back_populates="infants")
+    doses: Mapped[list["DoseGiven"]] = relationship(order_by="DoseGiven.id")
 
 
 class DoseGiven(TimestampMixin, db.Model):

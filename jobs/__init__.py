@@ -2,17 +2,35 @@
 
 Jobs are enqueued only after the rows they read are committed, carry ids
 (never objects), serialise as JSON, and re-read their rows before acting.
+
+The periodic table below is the one place periodic work is declared. Each
+worker looks at it between jobs (at least every ``TICK_SECONDS``); a Redis
+key per period makes sure only one worker enqueues each run, and the job
+itself holds a non-blocking Redis lock so two runs never overlap.
 """
 from __future__ import annotations
+
+import logging
+import time
 
 from flask import current_app
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
+from gateway.extensions import db
 from gateway.redis_store import get_redis
 
-# sms: sending batches of text messages; default: everything else.
+log = logging.getLogger(__name__)
+
+# sms: sending batches of text messages; default: the periodic passes and the rest.
 QUEUES = ("sms", "default")
+TICK_SECONDS = 20
+
+# name -> (seconds between runs, function path). Deterministic job ids: "periodic:<name>:<period>".
+PERIODIC = {
+    "dispatch": (60, "jobs.dispatch_pass"),
+    "plan-ahead": (600, "jobs.plan_ahead"),
+}
 
 
 def queue(name: str) -> Queue:
@@ -21,9 +39,99 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=get_redis(), serializer=JSONSerializer)
 
 
+def enqueue_send(message_ids: list[int]) -> None:
+    queue("sms").enqueue("jobs.send_messages", list(message_ids), job_timeout=120, result_ttl=600,
+                         failure_ttl=86400)
+
+
+# --- the verbs -----------------------------------------------------------------------------------
+
+def send_messages(message_ids: list[int]) -> dict:
+    from gateway.reminders.dispatch import send_messages as send
+
+    counts = send(message_ids)
+    return {"sent": counts.sent, "retry": counts.retry, "failed": counts.failed, "cancelled": counts.cancelled,
+            "not_claimed": counts.not_claimed}
+
+
+def _exclusive(name: str, seconds: int):
+    """A non-blocking Redis lock: None if another run holds it."""
+    lock = get_redis().lock(f"lock:{name}", timeout=seconds, blocking=False)
+    return lock if lock.acquire(blocking=False) else None
+
+
+def dispatch_pass() -> dict | None:
+    """The periodic dispatch pass: due reminders -> queued messages -> send jobs."""
+    from gateway.reminders.dispatch import send_due
+
+    lock = _exclusive("dispatch", 600)
+    if lock is None:
+        return None
+    try:
+        counts = send_due()
+        log.info("dispatch pass: %s", counts)
+        return counts.__dict__
+    finally:
+        lock.release()
+
+
+def plan_ahead() -> dict | None:
+    """New clients get their schedules; everyone's reminders stay planned ahead as days go by."""
+    from gateway.appointments import plan_ahead as refresh_all
+
+    lock = _exclusive("plan-ahead", 3600)
+    if lock is None:
+        return None
+    try:
+        return {"planned": refresh_all()}
+    finally:
+        lock.release()
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+def enqueue_periodic(now: float | None = None) -> list[str]:
+    """Enqueue each periodic job whose period has begun, once across all workers."""
+    now = time.time() if now is None else now
+    enqueued = []
+    conn = get_redis()
+    for name, (every, func) in PERIODIC.items():
+        period = int(now // every)
+        job_id = f"periodic:{name}:{period}"
+        if conn.set(f"periodic-mark:{name}:{period}", 1, nx=True, ex=every * 3):
+            queue("default").enqueue(func, job_id=job_id, job_timeout=max(every * 5, 600), result_ttl=every * 3)
+            enqueued.append(job_id)
+    return enqueued
+
+
+class GatewayWorker(Worker):
+    """An RQ worker that also keeps the periodic table, and gives each job fresh database connections."""
+
+    _last_tick = 0.0
+
+    def heartbeat(self, *args, **kwargs):
+        # RQ beats between jobs and on every idle dequeue timeout (worker_ttl - 15 s),
+        # which makes the beat the worker's clock for periodic work.
+        result = super().heartbeat(*args, **kwargs)
+        if not getattr(self, "_is_horse", False) and time.monotonic() - self._last_tick >= TICK_SECONDS:
+            self._last_tick = time.monotonic()
+            try:
+                enqueue_periodic()
+            except Exception:  # a Redis hiccup must not stop the worker; the next tick retries
+                log.exception("could not enqueue periodic jobs")
+        return result
+
+    def main_work_horse(self, job, queue):
+        # The forked horse must not share the parent's pooled connections.
+        db.engine.dispose(close=False)
+        return super().main_work_horse(job, queue)
+
+
 def run_worker(names=QUEUES, burst: bool = False) -> bool:
     """Work the queues inside the app context, so jobs share the app's config."""
     app = current_app._get_current_object()
-    worker = Worker([queue(n) for n in names], connection=get_redis(), serializer=JSONSerializer)
+    # worker_ttl 35 s: an idle worker wakes every 20 s (ttl - 15), so periodic jobs are never late by more.
+    worker = GatewayWorker([queue(n) for n in names], connection=get_redis(), serializer=JSONSerializer,
+                           worker_ttl=TICK_SECONDS + 15)
     with app.app_context():
         return worker.work(with_scheduler=True, burst=burst)

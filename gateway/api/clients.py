@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
+from .. import appointments, reminders
 from ..clients import enrolment, importer
 from ..errors import GatewayError, NotFound, ValidationError
 from ..extensions import db
@@ -46,6 +47,7 @@ def create_client():
     data = enrolment.parse_enrolment(json_body(), settings.default_country)
     data.site_id = _site_for_new_client(data.site_id)
     client = enrolment.enrol(data, g.actor)
+    appointments.refresh(client)
     db.session.commit()
     return jsonify(enrolment.to_json(client)), 201
 
@@ -61,9 +63,23 @@ def patch_client(client_id: int):
     changes = enrolment.parse_changes(json_body(), client)
     if "site_id" in changes:
         changes["site_id"] = _site_for_new_client(changes["site_id"])
-    enrolment.update(client, changes, g.actor)
+    if enrolment.update(client, changes, g.actor):
+        reminders.plan(client)  # opt-out, reminder hour or site (time zone) may have moved them
     db.session.commit()
     return jsonify(enrolment.to_json(client))
+
+
+@bp.post("/clients/<int:client_id>/events")
+def client_event(client_id: int):
+    client = visible_client(client_id)
+    result = appointments.record_event(client, json_body(), g.actor)
+    db.session.commit()
+    return jsonify({**result, **appointments.schedule_json(client)}), 201
+
+
+@bp.get("/clients/<int:client_id>/schedule")
+def client_schedule(client_id: int):
+    return jsonify(appointments.schedule_json(visible_client(client_id)))
 
 
 @bp.get("/clients")
@@ -94,5 +110,19 @@ def import_clients():
     site_id = _site_for_new_client(request.args.get("site_id", type=int))
     report = importer.import_csv(request.stream, default_country=settings.default_country, actor=g.actor,
                                  site_id=site_id, batch_size=settings.import_batch_size)
-    db.session.commit()  # the token's last_used_at
+    db.session.commit()
+    if report.imported:
+        _plan_soon()
     return jsonify(report.to_json()), 200
+
+
+def _plan_soon() -> None:
+    """Ask a worker to compute the new clients' schedules now; else the periodic job does within minutes."""
+    import logging
+
+    from jobs import queue
+
+    try:
+        queue("default").enqueue("jobs.plan_ahead", job_timeout=3600)
+    except Exception:  # Redis unreachable: the periodic plan-ahead job catches up
+        logging.getLogger(__name__).warning("could not enqueue plan_ahead after an import", exc_info=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -53,8 +52,12 @@ class EnrolmentData:
 
 def local_today(country: str) -> dt.date:
     """Today's date in the country's own time zone."""
-    zone = ZoneInfo(COUNTRIES[country].timezone)
-    return clock.utcnow().replace(tzinfo=dt.timezone.utc).astimezone(zone).date()
+    return clock.local_date(COUNTRIES[country].timezone)
+
+
+def zone_of(client: Client) -> str:
+    """The IANA zone a client's local dates and hours are in: her site's, else her country's."""
+    return client.site.timezone if client.site else COUNTRIES[client.country].timezone
 
 
 class _Checker:

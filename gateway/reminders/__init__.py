@@ -1,0 +1,133 @@
+"""Reminders: which SMS a client gets on which local day, as rows with a state.
+
+``plan`` turns a client's open appointments into reminder rows by the
+reminder rules (data: gateway/schedules/data/reminder_rules.yaml), at most
+one per local day, inside the send window, at her preferred hour, for the
+next ``HORIZON_DAYS`` days. ``appointments.plan_ahead`` plans further as the
+days go by. See docs/reminders.md for the life cycle.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from .. import clock
+from ..clients.enrolment import zone_of
+from ..extensions import db
+from ..models import Appointment, Client, Message, Reminder
+from ..schedules import reminder_rules
+
+# How far ahead reminder rows exist. Appointments further out are planned as
+# the days go by, so enrolment stays cheap and rows stay few.
+HORIZON_DAYS = 35
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    appointment_ids: frozenset[int]
+    due_date: dt.date
+    template: str
+    send_at: dt.datetime
+    stale_at: dt.datetime
+
+
+def _template(days: int) -> str:
+    return "before" if days < 0 else "today" if days == 0 else "missed"
+
+
+def send_moment(day: dt.date, preferred_hour: int, zone: str) -> dt.datetime:
+    """UTC moment of the client's preferred hour on ``day``, pulled inside the send window."""
+    rules = reminder_rules()
+    hour = min(max(preferred_hour, rules.window_start_hour), rules.window_end_hour - 1)
+    return clock.utc_of_local(day, hour, zone)
+
+
+def wanted_reminders(client: Client, appointments: list[Appointment], today: dt.date) -> dict[dt.date, _Wanted]:
+    """The reminders the rules ask for, one per local day from ``today`` to the horizon.
+
+    When rules put several reminders on one day, the day's message is about the
+    nearest visit (today's, then yesterday's missed one, then the soonest
+    upcoming), and it names every open appointment due on that visit's date
+    (several doses, twins, the mother's own pick-up): one SMS a day, never a
+    message that mixes dates.
+    """
+    rules = reminder_rules()
+    zone = zone_of(client)
+    horizon = today + dt.timedelta(days=HORIZON_DAYS)
+    candidates: dict[dt.date, list[tuple[tuple[int, int], Appointment, object]]] = defaultdict(list)
+    for appointment in appointments:
+        for rule in rules.for_kind(appointment.kind):
+            day = appointment.due_date + dt.timedelta(days=rule.days)
+            if today <= day <= horizon:
+                # Nearest first; on a tie, the missed visit before the upcoming one.
+                candidates[day].append(((abs(rule.days), 0 if rule.days > 0 else 1), appointment, rule))
+    wanted: dict[dt.date, _Wanted] = {}
+    for day, items in candidates.items():
+        rank, first, rule = min(items, key=lambda item: (item[0], item[1].due_date, item[1].id))
+        same_visit = frozenset(a.id for r, a, _ in items if a.due_date == first.due_date and r == rank)
+        send_at = send_moment(day, client.reminder_hour, zone)
+        # Stale after the rule's cutoff, and never later than the end of that day's send window:
+        # a reminder that could not go in daylight is skipped, not sent at night.
+        window_end = clock.utc_of_local(day, rules.window_end_hour, zone)
+        wanted[day] = _Wanted(same_visit, first.due_date, _template(rule.days), send_at,
+                              min(send_at + dt.timedelta(hours=rule.stale_after_hours), window_end))
+    return wanted
+
+
+def plan(client: Client, now: dt.datetime | None = None) -> None:
+    """Reconcile the client's reminder rows with what the rules want now (caller commits).
+
+    Only rows not yet handed to a sender change: a scheduled row is moved or
+    cancelled; a queued row is changed only if its message can still be
+    cancelled before a send job claims it. Each change bumps the row's version.
+    """
+    now = now or clock.utcnow()
+    today = clock.local_date(zone_of(client), now)
+    if client.opted_out or client.phone_flag:
+        wanted = {}
+    else:
+        since = today - dt.timedelta(days=reminder_rules().max_days_after)
+        wanted = wanted_reminders(client, [a for a in client.appointments
+                                           if a.status == "due" and a.due_date >= since], today)
+    existing = [r for r in client.reminders if r.send_date >= today and r.status != "cancelled"]
+    appointments_by_id = {a.id: a for a in client.appointments}
+    for row in existing:
+        want = wanted.pop(row.send_date, None)
+        if row.status not in ("scheduled", "queued"):
+            continue  # already sent, failed or skipped: that day has had its reminder
+        same = want is not None and (frozenset(a.id for a in row.appointments), row.due_date, row.template,
+                                     row.send_at, row.stale_at) == (want.appointment_ids, want.due_date,
+                                                                    want.template, want.send_at, want.stale_at)
+        if same:
+            continue
+        if row.status == "queued" and not _cancel_pending_message(row):
+            continue  # a send job has it: too late to change this one
+        row.version += 1
+        if want is None:
+            row.status = "cancelled"
+        else:
+            _fill(row, want, appointments_by_id, now)
+    for day, want in wanted.items():
+        row = Reminder(send_date=day, version=1)
+        _fill(row, want, appointments_by_id, now)
+        client.reminders.append(row)
+    client.planned_through = today + dt.timedelta(days=HORIZON_DAYS)
+
+
+def _fill(row: Reminder, want: _Wanted, appointments_by_id: dict[int, Appointment], now: dt.datetime) -> None:
+    row.appointments = [appointments_by_id[i] for i in sorted(want.appointment_ids)]
+    row.due_date, row.template, row.send_at, row.stale_at = want.due_date, want.template, want.send_at, want.stale_at
+    # A moment already past when the row is made is not sent late.
+    row.status = "skipped" if want.send_at <= now else "scheduled"
+
+
+def _cancel_pending_message(row: Reminder) -> bool:
+    """Cancel the queued message of ``row`` unless a send job already claimed it. True if cancelled."""
+    result = db.session.execute(update(Message).where(
+        Message.reminder_id == row.id, Message.reminder_version == row.version, Message.status == "queued",
+    ).values(status="cancelled", updated_at=clock.utcnow()))
+    return result.rowcount > 0 or db.session.scalar(select(Message.id).where(
+        Message.reminder_id == row.id, Message.reminder_version == row.version)) is None

@@ -1,0 +1,32 @@
+"""The words of a reminder: discreet labels for the visits, joined, in the client's language."""
+from __future__ import annotations
+
+import datetime as dt
+
+from ..i18n import format_date, render
+from ..models import Appointment, Client
+
+# Own visits first, then the child's; each label once.
+_ORDER = ("art_refill", "immunisation", "infant_hiv_test")
+
+
+def what(client: Client, appointments: list[Appointment]) -> str:
+    """"pick up your medicine and your child's clinic visit": every visit named once, discreetly.
+
+    Explicit labels (naming the medicine or the test) only for a client who asked for them.
+    """
+    prefix = "sms.explicit.label." if client.explicit_wording else "label."
+    labels: list[str] = []
+    for kind in _ORDER:
+        if any(a.kind == kind for a in appointments):
+            label = render(prefix + kind, client.language)
+            if label not in labels:
+                labels.append(label)
+    joiner = f" {render('label.join_and', client.language)} "
+    return joiner.join(labels)
+
+
+def reminder_text(client: Client, template: str, appointments: list[Appointment], due_date: dt.date) -> str:
+    """The SMS for a reminder: template before / today / missed, rendered in the client's language."""
+    return render(f"sms.reminder.{template}", client.language, what=what(client, appointments),
+                  date=format_date(due_date, client.language))
