@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 QUEUES = ("sms", "default")
 TICK_SECONDS = 20
 
-# name -> (seconds between runs, function path). Deterministic job ids: "periodic:<name>:<period>".
+# name -> (seconds between runs, function path). Deterministic job ids: "periodic-<name>-<period>".
 PERIODIC = {
     "dispatch": (60, "jobs.dispatch_pass"),
     "plan-ahead": (600, "jobs.plan_ahead"),
@@ -97,7 +97,7 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
     conn = get_redis()
     for name, (every, func) in PERIODIC.items():
         period = int(now // every)
-        job_id = f"periodic:{name}:{period}"
+        job_id = f"periodic-{name}-{period}"
         if conn.set(f"periodic-mark:{name}:{period}", 1, nx=True, ex=every * 3):
             queue("default").enqueue(func, job_id=job_id, job_timeout=max(every * 5, 600), result_ttl=every * 3)
             enqueued.append(job_id)
