@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -30,6 +31,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _decimal(env: Mapping[str, str], name: str) -> Decimal | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be an amount such as 500 or 12.50, got {raw!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise ConfigError(f"{name} must be more than 0, got {raw!r}")
     return value
 
 
@@ -64,6 +78,8 @@ class Settings:
     default_country: str = "ZA"
     ussd_max_chars: int = 160
     at_max_recipients: int = 100
+    # Optional cap on SMS spend per UTC day, in the AT account's currency; None: no cap.
+    sms_daily_spend_cap: Decimal | None = None
     # Largest JSON body the API accepts, in bytes; CSV uploads have their own cap.
     max_json_bytes: int = 64 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
@@ -105,6 +121,7 @@ class Settings:
             default_country=country,
             ussd_max_chars=_int(env, "USSD_MAX_CHARS", 160, 40, 300),
             at_max_recipients=_int(env, "AT_MAX_RECIPIENTS", 100, 1, 10000),
+            sms_daily_spend_cap=_decimal(env, "SMS_DAILY_SPEND_CAP"),
         )
 
     def replace(self, **changes) -> "Settings":

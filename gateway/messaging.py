@@ -111,11 +111,12 @@ def queue_message(client: Client, text: str) -> Message:
 
 def enqueue_pending() -> None:
     """Enqueue send jobs for queued messages now, instead of waiting for the next pass (after commit)."""
-    from .reminders.dispatch import PassCounts, enqueue_sends, sending_paused
+    from .reminders.dispatch import PassCounts, enqueue_sends, sending_blocked
 
-    if sending_paused() is None:
+    now = clock.utcnow()
+    if sending_blocked(now) is None:
         try:
-            enqueue_sends(clock.utcnow(), PassCounts())
+            enqueue_sends(now, PassCounts())
         except Exception:  # Redis down: the periodic pass will enqueue them; the callback must still answer 200
             db.session.rollback()
             log.exception("could not enqueue pending messages now; the next pass will")

@@ -37,6 +37,8 @@ def test_values_are_typed_and_urls_normalised(tmp_path):
     ({"SMS_BACKEND": "carrier-pigeon"}, "SMS_BACKEND"),
     ({"SMS_BACKEND": "africastalking"}, "AT_USERNAME"),
     ({"DEFAULT_COUNTRY": "XX"}, "DEFAULT_COUNTRY"),
+    ({"SMS_DAILY_SPEND_CAP": "lots"}, "SMS_DAILY_SPEND_CAP"),
+    ({"SMS_DAILY_SPEND_CAP": "-5"}, "SMS_DAILY_SPEND_CAP"),
 ])
 def test_bad_values_name_the_variable(tmp_path, env, name):
     with pytest.raises(ConfigError, match=name):

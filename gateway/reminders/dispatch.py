@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from .. import clock
@@ -69,7 +69,29 @@ class PassCounts:
 
 
 def sending_paused() -> Alert | None:
+    """The unresolved pause an admin must lift (``flask reminders resume`` or the console), if any."""
     return db.session.scalar(select(Alert).where(Alert.kind == "sending_paused", Alert.resolved_at.is_(None)))
+
+
+def sending_blocked(now: dt.datetime) -> str | None:
+    """Why nothing may be sent now: a pause, or today's spend cap reached (lifts at 00:00 UTC); else None."""
+    paused = sending_paused()
+    if paused is not None:
+        return paused.message
+    cap = current_app.config["SETTINGS"].sms_daily_spend_cap
+    if cap is None:
+        return None
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = db.session.scalar(select(func.coalesce(func.sum(Message.cost_amount), 0)).where(
+        Message.direction == "out", Message.sent_at >= day)) or 0
+    if spent < cap:
+        return None
+    reason = f"Daily SMS spend cap of {cap} reached ({spent} spent today); sending resumes at 00:00 UTC."
+    if db.session.scalar(select(Alert.id).where(Alert.kind == "spend_cap", Alert.created_at >= day)) is None:
+        db.session.add(Alert(kind="spend_cap", message=reason[:255]))
+        db.session.commit()
+        log.error("%s", reason)
+    return reason
 
 
 def send_due(now: dt.datetime | None = None, enqueue=None) -> PassCounts:
@@ -77,7 +99,7 @@ def send_due(now: dt.datetime | None = None, enqueue=None) -> PassCounts:
     now = now or clock.utcnow()
     counts = PassCounts()
     counts.recovered = _recover_stuck_sends(now)
-    if sending_paused() is None:
+    if sending_blocked(now) is None:
         while True:
             batch = _claim_due_reminders(now)
             if not batch:
@@ -199,7 +221,7 @@ def send_messages(message_ids: list[int], backend=None) -> SendCounts:
 
     now = clock.utcnow()
     counts = SendCounts()
-    if sending_paused() is not None:
+    if sending_blocked(now) is not None:
         counts.not_claimed = len(message_ids)  # left queued; a pass after the pause is lifted sends them
         return counts
     claimed = db.session.scalars(update(Message).where(
@@ -222,20 +244,27 @@ def send_messages(message_ids: list[int], backend=None) -> SendCounts:
                 continue
         live.append(message)
     db.session.commit()
-    backend = backend or get_backend(current_app.config["SETTINGS"])
-    by_text: dict[str, list[Message]] = defaultdict(list)
-    for message in live:
-        by_text[message.text].append(message)
-    for text_, group in by_text.items():
+    settings = current_app.config["SETTINGS"]
+    backend = backend or get_backend(settings)
+    by_id = {m.id: m for m in live}
+    # One request per text, no phone twice in a request (AT answers once per number).
+    for ids in _group_for_sending([(m.id, m.text, m.phone) for m in live], settings.at_max_recipients):
+        group = [by_id[i] for i in ids]
+        text_ = group[0].text
+        if settings.sms_daily_spend_cap is not None and sending_blocked(clock.utcnow()) is not None:
+            for message in group:  # the cap was reached mid-job: these wait, their attempt not counted
+                message.status, message.attempts, message.enqueued_at = "queued", message.attempts - 1, None
+            counts.not_claimed += len(group)
+            db.session.commit()
+            continue
         result = backend.send(text_, [m.phone for m in group])
         _record(group, result, clock.utcnow(), counts)
         db.session.commit()  # each request's outcome is kept before the next request goes
-
     return counts
 
 
 def _backoff(attempts: int) -> dt.timedelta:
-    """Exponential backoff with full jitter: up to 1, 2, 4 ... minutes, capped."""
+    """Exponential backoff with jitter: a random wait between half and all of 1, 2, 4 ... minutes, capped."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempts - 1, 0)))
     return dt.timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
 

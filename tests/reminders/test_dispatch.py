@@ -284,3 +284,20 @@ def test_bad_inbound_is_400_and_changes_nothing(gateway, at, form):
     db.session.rollback()
     assert db.session.scalar(select(Client.opted_out)) is False
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_daily_spend_cap_stops_sending_until_the_next_day(gateway, at):
+    from decimal import Decimal
+
+    enrol_due_today(3)
+    at.configure(cost="0.8000")
+    with gateway.app_context():
+        gateway.config["SETTINGS"] = gateway.config["SETTINGS"].replace(sms_daily_spend_cap=Decimal("1.00"),
+                                                                      at_max_recipients=1)
+    counts, jobs, results = run_pass(gateway)
+    # 0.80 spent after the first request, 1.60 after the second: the cap stops the third.
+    assert sum(r.sent for r in results) == 2 and len(at.sent) == 2
+    assert db.session.scalar(select(Alert.kind)) == "spend_cap"
+    counts, jobs, _ = run_pass(gateway, NOW + dt.timedelta(hours=1))
+    assert counts.paused and jobs == []
+    assert statuses(Message).count("queued") == 1 and statuses(Message, "attempts").count(0) == 1
