@@ -27,7 +27,8 @@ def test_enrol_with_art_and_infants(client, admin_headers):
     assert got["phone"] == "+27821234567"
     assert got["country"] == "ZA" and got["language"] == "zu" and got["programme"] == "mother"
     assert got["art"] == {"last_dispensed": today().isoformat(), "days_supply": 30,
-                          "next_pickup": (today() + dt.timedelta(days=30)).isoformat()}
+                          "next_pickup": (today() + dt.timedelta(days=30)).isoformat(),
+                          "status": "on_track", "days_late": 0}
     assert [i["hiv_exposed"] for i in got["infants"]] == [True, False]
     assert got["consent_version"] and got["consent_at"]
     assert client.get(f"/api/v1/clients/{got['id']}", headers=admin_headers).get_json() == got
@@ -156,3 +157,12 @@ def test_lookup_by_phone_in_any_form(client, admin_headers):
         assert [c["id"] for c in r.get_json()["clients"]] == [cid]
     assert client.get("/api/v1/clients", query_string={"phone": "0839990000"},
                       headers=admin_headers).get_json()["clients"] == []
+
+
+@pytest.mark.parametrize("days_late,status", [(0, "on_track"), (1, "late"), (27, "late"), (28, "interruption"),
+                                              (90, "lost")])
+def test_art_status_follows_the_thresholds(client, admin_headers, days_late, status):
+    dispensed = today() - dt.timedelta(days=30 + days_late)
+    cid = _enrol(client, admin_headers, art={"last_dispensed": dispensed.isoformat(), "days_supply": 30})
+    art = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["art"]
+    assert (art["status"], art["days_late"]) == (status, days_late)

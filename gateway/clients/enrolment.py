@@ -261,9 +261,17 @@ def to_json(client: Client) -> dict[str, Any]:
     def iso(value):
         return value.isoformat() if value else None
 
-    next_pickup = None
+    from ..schedules import art_days_late, art_next_pickup, art_status, schedule_for
+
+    art = None
     if client.art_last_dispensed and client.art_days_supply:
-        next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
+        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply)
+        today = local_today(client.country)
+        art = {"last_dispensed": iso(client.art_last_dispensed), "days_supply": client.art_days_supply,
+               "next_pickup": iso(next_pickup),
+               # Computed when read, from today's date and the country's thresholds (schedules.md).
+               "status": art_status(next_pickup, today, schedule_for(client.country).thresholds),
+               "days_late": art_days_late(next_pickup, today)}
     return {
         "id": client.id,
         "phone": client.phone,
@@ -278,11 +286,7 @@ def to_json(client: Client) -> dict[str, Any]:
         "consent_at": iso(client.consent_at),
         "consent_version": client.consent_version,
         "expected_delivery_date": iso(client.expected_delivery_date),
-        "art": None if not client.art_last_dispensed else {
-            "last_dispensed": iso(client.art_last_dispensed),
-            "days_supply": client.art_days_supply,
-            "next_pickup": iso(next_pickup),
-        },
+        "art": art,
         "infants": [
             {"id": i.id, "name": i.name, "date_of_birth": iso(i.date_of_birth), "hiv_exposed": i.hiv_exposed,
              "breastfeeding_ended_on": iso(i.breastfeeding_ended_on)}
