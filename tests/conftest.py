@@ -61,9 +61,11 @@ def redis_url(tmp_path_factory):
     if raw:
         yield raw
         return
-    from gateway.redis_store import embedded_url
+    from gateway.redis_store import embedded_url, stop_embedded
 
-    yield embedded_url(tmp_path_factory.mktemp("redis"))
+    folder = tmp_path_factory.mktemp("redis")
+    yield embedded_url(folder)
+    stop_embedded(folder)  # else it outlives the run while any client is still connected
 
 
 @pytest.fixture(scope="session")
