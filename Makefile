@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 FLASK   = $(BIN)/flask --app wsgi
 PORT   ?= 5000
 
-.PHONY: run test venv migrate worker clean
+.PHONY: run test venv migrate worker clean browser
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,9 @@ test: venv
 
 migrate: venv
 	$(FLASK) db upgrade
+
+browser:  ## Debian's Chromium, for the console's browser tests (needs root or sudo)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
