@@ -1,21 +1,36 @@
 """Benchmark: enrol N clients by CSV, then compute all their appointments and reminders.
 
-    .venv/bin/python bench/scheduling.py [--clients 100000] [--database-url URL]
+    .venv/bin/python bench/scheduling.py [--clients 20000,100000] [--database-url URL]
 
-Prints one summary line and writes raw numbers to bench/results/scheduling.json.
-Peak memory is the process's maximum resident set size; to see that memory
-is flat in the number of clients, run it at two sizes and compare.
+The same path as ``flask clients import FILE --plan``: ``import_csv`` streams
+the file in batches of ``import_batch_size`` rows, then ``plan_ahead``
+computes every client's appointments and reminders, a batch at a time.
+
+Each size runs in a process of its own, on an empty database (SQLite: a new
+file; PostgreSQL: a new schema in the given database, dropped afterwards), so
+each run's peak resident set size is its own: memory that is flat in the
+number of clients shows as the same peak at every size. The resident set is
+also sampled after every batch (``rss_samples``: phase, clients done, MB).
+
+Prints one summary line and writes the raw numbers, with the machine they
+were measured on, to bench/results/scheduling.json.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
+import os
+import platform
 import random
 import resource
+import secrets
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +65,25 @@ def write_csv(path: Path, n: int, today: dt.date, seed: int = 7) -> None:
             fh.write(f"{phone},{country},,{art},{days},{edd},{dob},{exposed}\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=100_000)
-    parser.add_argument("--database-url", help="default: a new SQLite file in a temporary folder")
-    args = parser.parse_args()
+def rss_mb() -> float:
+    """The process's resident set size now, in MB (Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query) + [("options", f"-csearch_path={schema}")]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def run_one(clients: int, database_url: str | None) -> dict:
+    """One size, in this process, on an empty database. Returns the raw numbers."""
+    import sqlalchemy as sa
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
@@ -64,40 +92,115 @@ def main() -> None:
     from gateway.clients.importer import import_csv
     from gateway.config import Settings
     from gateway.extensions import db
-    from gateway.models import Appointment, Reminder
+    from gateway.models import Appointment, Reminder, reminder_appointments
 
     work = Path(tempfile.mkdtemp(prefix="bench-scheduling-"))
-    url = args.database_url or f"sqlite:///{work / 'bench.db'}"
+    schema = engine = None
+    if database_url:
+        url = Settings.from_env(work, {"DATABASE_URL": database_url}).database_url
+        schema = f"bench_{secrets.token_hex(4)}"
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url = _with_search_path(url, schema)
+    else:
+        url = f"sqlite:///{work / 'bench.db'}"
     settings = Settings(instance_path=work, database_url=url, redis_url=None, secret_key="bench")
     app = create_app(settings)
     today = dt.date.today()
     csv_path = work / "clients.csv"
-    write_csv(csv_path, args.clients, today)
-    with app.app_context():
-        upgrade()
-        t0 = time.perf_counter()
-        with csv_path.open("rb") as stream:
-            report = import_csv(stream, default_country="ZA", actor="bench", batch_size=1000)
-        t1 = time.perf_counter()
-        planned = plan_ahead()
-        t2 = time.perf_counter()
-        appts = db.session.scalar(select(func.count()).select_from(Appointment))
-        rems = db.session.scalar(select(func.count()).select_from(Reminder))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
-        "clients": args.clients, "imported": report.imported, "refused": report.refused_count,
-        "import_seconds": round(t1 - t0, 2), "plan_seconds": round(t2 - t1, 2),
-        "total_seconds": round(t2 - t0, 2), "clients_per_second": round(args.clients / (t2 - t0), 1),
-        "appointments": appts, "reminders": rems, "planned": planned, "peak_rss_mb": round(peak_mb, 1),
-        "database": url.split(":")[0],
+    write_csv(csv_path, clients, today)
+    samples: list[tuple[str, int, float]] = []
+    try:
+        with app.app_context():
+            upgrade()
+            server = db.session.execute(sa.text("SELECT version()")).scalar() if schema else None
+            size = csv_path.stat().st_size
+            done = [0]
+
+            def imported(bytes_read: int) -> None:  # rows read so far, from the bytes read
+                samples.append(("import", round(clients * bytes_read / size), round(rss_mb(), 1)))
+
+            def planned(n: int) -> None:
+                done[0] += n
+                samples.append(("plan", done[0], round(rss_mb(), 1)))
+
+            rss_before = rss_mb()
+            w0, c0 = time.perf_counter(), time.process_time()
+            with csv_path.open("rb") as stream:
+                report = import_csv(stream, default_country="ZA", actor="bench",
+                                    batch_size=settings.import_batch_size, progress=imported)
+            w1, c1 = time.perf_counter(), time.process_time()
+            plan_ahead(progress=planned)
+            w2, c2 = time.perf_counter(), time.process_time()
+            count = lambda table: db.session.scalar(select(func.count()).select_from(table))  # noqa: E731
+            counts = {"appointments": count(Appointment), "reminders": count(Reminder),
+                      "reminder_appointments": count(reminder_appointments)}
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if engine is not None:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+    plan_rss = [mb for phase, _, mb in samples if phase == "plan"]
+    return {
+        "clients": clients, "imported": report.imported, "refused": report.refused_count, **counts,
+        "import_seconds": round(w1 - w0, 2), "plan_seconds": round(w2 - w1, 2), "total_seconds": round(w2 - w0, 2),
+        "import_cpu_seconds": round(c1 - c0, 2), "plan_cpu_seconds": round(c2 - c1, 2),
+        "clients_per_second": round(clients / (w2 - w0), 1),
+        "rows_per_second": round((clients + sum(counts.values())) / (w2 - w0), 1),
+        "rss_before_mb": round(rss_before, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "plan_rss_mb_first_last": [plan_rss[0], plan_rss[-1]] if plan_rss else None,
+        "rss_samples": samples,
+        "database": url.split(":")[0], "database_server": server,
     }
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": round(mem_kb / 2**20, 1),
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+            "load_average_at_start": os.getloadavg()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="100000",
+                        help="a size, or sizes separated by commas (each runs in its own process)")
+    parser.add_argument("--database-url", help="a PostgreSQL database to work in (a scratch schema is made "
+                                               "and dropped); default: a new SQLite file in a temporary folder")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a child: one size, JSON out
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.clients.split(",")]
+
+    if args.one:
+        print(json.dumps(run_one(sizes[0], args.database_url)))
+        return
+    started = machine()
+    runs = []
+    for size in sizes:
+        command = [sys.executable, __file__, "--one", "--clients", str(size)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        child = subprocess.run(command, capture_output=True, text=True)
+        if child.returncode:
+            sys.stderr.write(child.stderr)
+            raise SystemExit(f"the {size}-client run failed")
+        runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+    result = {"benchmark": "scheduling", "at": dt.datetime.now().isoformat(timespec="seconds"),
+              "machine": started | {"load_average_at_end": os.getloadavg()}, "runs": runs}
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "scheduling.json").write_text(json.dumps(result, indent=2))
-    print(f"scheduling: {result['clients']} clients in {result['total_seconds']} s "
-          f"(import {result['import_seconds']} s, plan {result['plan_seconds']} s), "
-          f"{result['clients_per_second']} clients/s, {appts} appointments, {rems} reminders, "
-          f"peak RSS {result['peak_rss_mb']} MB ({result['database']})")
+    print(f"scheduling ({runs[0]['database']}): " + "; ".join(
+        f"{r['clients']} clients in {r['total_seconds']} s (import {r['import_seconds']} s, "
+        f"plan {r['plan_seconds']} s), {r['clients_per_second']} clients/s, {r['rows_per_second']} rows/s, "
+        f"{r['appointments']} appointments, {r['reminders']} reminders, peak RSS {r['peak_rss_mb']} MB"
+        for r in runs))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@ a dose, the end of breastfeeding) changes the client's dates and calls it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, insert, literal_column, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
 from . import audit, clock, fields, reminders
@@ -18,10 +21,13 @@ from .clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS, local_today
 from .errors import ValidationError
 from .extensions import db
 from .fields import FieldError
-from .models import Appointment, Client, DoseGiven, Infant, Reminder
+from .models import Appointment, Client, DoseGiven, Infant, Reminder, Site, reminder_appointments
 from .schedules import art_next_pickup, art_status, infant_plan, schedule_for
 
 ART_NAME = "ART refill"
+# Written as a literal, not a bound parameter: only then can the database tell that a query on live
+# reminders meets the partial index's condition (uq_reminders_client_day_live: status != 'cancelled').
+_CANCELLED = literal_column("'cancelled'")
 
 
 def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -> None:
@@ -32,6 +38,23 @@ def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -
     few queries, not a few per client. The caller commits.
     """
     now = now or clock.utcnow()
+    for values in _reconcile(client):
+        client.appointments.append(Appointment(**values))
+    if plan:
+        db.session.flush()
+        reminders.plan(client, now)
+
+
+def _reconcile(client: Client) -> list[dict[str, Any]]:
+    """Move or cancel the client's appointment rows in place; return the rows to add, as column values.
+
+    The one computation of a client's appointments: ``refresh`` adds the rows
+    it returns as ORM objects, ``plan_ahead`` inserts them in bulk for clients
+    who have no rows yet (for them nothing is moved, every row is new). The
+    rows come in the order they are made: each infant's visits (by due date
+    and name), then the open ART refill. ``client_id`` is left to the writer.
+    """
+    added: list[dict[str, Any]] = []
     existing = {(a.infant_id, a.kind, a.name): a for a in client.appointments if a.kind != "art_refill"}
     wanted: dict[tuple, tuple[dt.date, dt.date | None]] = {}
     schedule = schedule_for(client.country)
@@ -43,8 +66,8 @@ def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -
         row = existing.pop(key, None)
         status = "done" if given_on else "due"
         if row is None:
-            client.appointments.append(Appointment(infant_id=key[0], kind=key[1], name=key[2], due_date=due,
-                                                   status=status, done_on=given_on, version=1))
+            added.append({"infant_id": key[0], "kind": key[1], "name": key[2], "due_date": due,
+                          "status": status, "done_on": given_on, "version": 1})
         elif (row.due_date, row.status, row.done_on) != (due, status, given_on):
             row.due_date, row.status, row.done_on = due, status, given_on
             row.version += 1
@@ -60,22 +83,25 @@ def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -
     for extra in art_due[1:]:  # never more than one open refill
         extra.status, extra.version = "cancelled", extra.version + 1
     if next_pickup and current is None:
-        client.appointments.append(Appointment(kind="art_refill", name=ART_NAME, due_date=next_pickup,
-                                               status="due", version=1))
+        added.append({"infant_id": None, "kind": "art_refill", "name": ART_NAME, "due_date": next_pickup,
+                      "status": "due", "done_on": None, "version": 1})
     elif next_pickup and current.due_date != next_pickup:
         current.due_date, current.version = next_pickup, current.version + 1
     elif not next_pickup and current is not None:
         current.status, current.version = "cancelled", current.version + 1
-    if plan:
-        db.session.flush()
-        reminders.plan(client, now)
+    return added
 
 
 def planning_options():
-    """Loader options that fetch everything ``refresh`` and ``reminders.plan`` read, a batch at a time."""
+    """Loader options that fetch everything ``refresh`` and ``reminders.plan`` read, a batch at a time.
+
+    Of the reminders, only live ones (not cancelled): planning reads no
+    others, and that is the partial index's condition, so the lookup by
+    client uses it instead of scanning every reminder ever planned.
+    """
     return (selectinload(Client.site), selectinload(Client.appointments),
             selectinload(Client.infants).selectinload(Infant.doses),
-            selectinload(Client.reminders).selectinload(Reminder.appointments))
+            selectinload(Client.reminders.and_(Reminder.status != _CANCELLED)).selectinload(Reminder.appointments))
 
 
 def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=None) -> int:
@@ -86,28 +112,223 @@ def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=N
     ``reminders.HORIZON_DAYS`` ahead as the days go by (schedule corrections
     in the data files reach existing clients the same way). Returns how many
     clients it refreshed; ``progress(n)`` is told after each batch.
+
+    Clients who have no appointment or live reminder rows yet (just enrolled
+    or imported) go through the same computation, but are read and written
+    in bulk (``_refresh_new``) instead of through the ORM's unit of work:
+    that is what makes a national import plannable in minutes.
     """
     now = now or clock.utcnow()
     # A day's margin covers zones ahead of UTC (UTC+1..+3), whose local date can be a day past UTC's.
     cutoff = now.date() + dt.timedelta(days=reminders.HORIZON_DAYS - 1)
     done = 0
+    last_id = 0
     while True:
-        batch = db.session.scalars(select(Client).where(
+        # Walking the ids (not re-reading from the start) keeps each batch's query cheap on a large
+        # table and visits each client once per pass.
+        ids = db.session.scalars(select(Client.id).where(
             or_(Client.planned_through.is_(None), Client.planned_through < cutoff),
-            Client.opted_out.is_(False)).order_by(Client.id).limit(batch_size).options(*planning_options())).all()
-        if not batch:
+            Client.opted_out.is_(False), Client.id > last_id,
+        ).order_by(Client.id).limit(batch_size)).all()
+        if not ids:
             return done
-        for client in batch:
-            refresh(client, now, plan=False)
-        db.session.flush()  # one round of inserts for the whole batch's new appointments
-        for client in batch:
-            reminders.plan(client, now)
-            if client.planned_through < cutoff:  # a zone behind UTC's date: don't loop on it today
-                client.planned_through = cutoff
+        last_id = ids[-1]
+        with_rows = set(db.session.scalars(
+            select(Appointment.client_id).where(Appointment.client_id.in_(ids)).union(
+                select(Reminder.client_id).where(Reminder.client_id.in_(ids), Reminder.status != _CANCELLED))))
+        if with_rows:
+            known = db.session.scalars(select(Client).where(Client.id.in_(with_rows))
+                                       .order_by(Client.id).options(*planning_options())).all()
+            for client in known:
+                refresh(client, now, plan=False)
+            db.session.flush()  # one round of inserts for the whole batch's new appointments
+            for client in known:
+                reminders.plan(client, now)
+                if client.planned_through < cutoff:  # a zone behind UTC's date: don't loop on it today
+                    client.planned_through = cutoff
+        _refresh_new([i for i in ids if i not in with_rows], now, cutoff)
         db.session.commit()
-        done += len(batch)
+        done += len(ids)
         if progress:
-            progress(len(batch))
+            progress(len(ids))
+
+
+class _Site(NamedTuple):
+    timezone: str
+
+
+class _Dose(NamedTuple):
+    dose: str
+    given_on: dt.date
+
+
+@dataclass
+class _NewInfant:
+    id: int
+    date_of_birth: dt.date
+    hiv_exposed: bool
+    breastfeeding_ended_on: dt.date | None
+    doses: list[_Dose] = field(default_factory=list)
+
+
+@dataclass
+class _NewClient:
+    """What planning reads of a client who has no appointment or reminder rows yet, read with Core.
+
+    Duck-types the ``Client`` attributes ``_reconcile`` and ``reminders.new_rows``
+    read (the equivalence with the ORM path is tested in tests/test_planning_batches.py).
+    """
+
+    id: int
+    country: str
+    site: _Site | None
+    reminder_hour: int
+    opted_out: bool
+    phone_flag: str | None
+    art_last_dispensed: dt.date | None
+    art_days_supply: int | None
+    infants: list[_NewInfant] = field(default_factory=list)
+    appointments: tuple = ()  # none yet: that is what makes her new
+    reminders: tuple = ()
+
+
+def _load_new(client_ids: list[int]) -> list[_NewClient]:
+    """The clients ``client_ids`` with their infants and doses (in id order, as the ORM loads them)."""
+    c = Client.__table__
+    clients = {row.id: _NewClient(row.id, row.country, _Site(row.timezone) if row.timezone else None,
+                                  row.reminder_hour, row.opted_out, row.phone_flag, row.art_last_dispensed,
+                                  row.art_days_supply)
+               for row in db.session.execute(
+                   select(c.c.id, c.c.country, Site.__table__.c.timezone, c.c.reminder_hour, c.c.opted_out,
+                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply)
+                   .select_from(c.outerjoin(Site.__table__)).where(c.c.id.in_(client_ids)).order_by(c.c.id))}
+    i = Infant.__table__
+    infants = {}
+    for row in db.session.execute(select(i.c.id, i.c.client_id, i.c.date_of_birth, i.c.hiv_exposed,
+                                         i.c.breastfeeding_ended_on).where(i.c.client_id.in_(client_ids))
+                                  .order_by(i.c.id)):
+        infants[row.id] = infant = _NewInfant(row.id, row.date_of_birth, row.hiv_exposed, row.breastfeeding_ended_on)
+        clients[row.client_id].infants.append(infant)
+    if infants:
+        d = DoseGiven.__table__
+        for row in db.session.execute(select(d.c.infant_id, d.c.dose, d.c.given_on)
+                                      .where(d.c.infant_id.in_(list(infants))).order_by(d.c.id)):
+            infants[row.infant_id].doses.append(_Dose(row.dose, row.given_on))
+    return list(clients.values())
+
+
+def _refresh_new(client_ids: list[int], now: dt.datetime, cutoff: dt.date) -> None:
+    """``refresh`` + ``reminders.plan`` for clients with no appointment or live reminder rows, in bulk.
+
+    The rows are what ``_reconcile`` and ``reminders.new_rows`` compute for
+    them, the same computation ``refresh`` and ``plan`` make; only the reading
+    and writing differ: Core queries instead of ORM objects, a bulk insert per
+    table and one UPDATE per distinct ``planned_through`` (at least
+    ``cutoff``), no per-row events. The caller commits.
+    """
+    if not client_ids:
+        return
+    clients = _load_new(client_ids)
+    stamp = clock.utcnow()
+    rows = [{**values, "client_id": client.id, "created_at": stamp, "updated_at": stamp}
+            for client in clients for values in _reconcile(client)]
+    visits: dict[int, list[reminders.Visit]] = {client_id: [] for client_id in client_ids}
+    if rows:
+        table = Appointment.__table__
+        bulk_insert(table, rows)
+        # Her rows are the ones just inserted, so the natural key (infant, kind, name) names each.
+        ids = {(r.client_id, r.infant_id, r.kind, r.name): r.id for r in db.session.execute(
+            select(table.c.id, table.c.client_id, table.c.infant_id, table.c.kind, table.c.name)
+            .where(table.c.client_id.in_(client_ids)))}
+        for row in rows:
+            visits[row["client_id"]].append(reminders.Visit(
+                ids[(row["client_id"], row["infant_id"], row["kind"], row["name"])],
+                row["kind"], row["due_date"], row["status"]))
+
+    reminder_rows: list[dict] = []
+    links: list[list[int]] = []
+    through: dict[dt.date, list[int]] = defaultdict(list)
+    for client in clients:
+        added, planned_through = reminders.new_rows(client, visits[client.id], now)
+        through[max(planned_through, cutoff)].append(client.id)
+        for values, appointment_ids in added:
+            reminder_rows.append({**values, "client_id": client.id, "created_at": stamp, "updated_at": stamp})
+            links.append(appointment_ids)
+    if reminder_rows:
+        table = Reminder.__table__
+        bulk_insert(table, reminder_rows)
+        # At most one live reminder a client a day: (client, day) names each new row.
+        ids = {(r.client_id, r.send_date): r.id for r in db.session.execute(
+            select(table.c.id, table.c.client_id, table.c.send_date)
+            .where(table.c.client_id.in_(client_ids), table.c.status != _CANCELLED))}
+        bulk_insert(reminder_appointments, [
+            {"reminder_id": ids[(row["client_id"], row["send_date"])], "appointment_id": appointment_id}
+            for row, appointment_ids in zip(reminder_rows, links) for appointment_id in appointment_ids])
+    table = Client.__table__
+    for day, ids_on_day in through.items():  # a few distinct days (one per zone's local date)
+        db.session.execute(update(table).where(table.c.id.in_(ids_on_day))
+                           .values(planned_through=day, updated_at=stamp))
+
+
+def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction.
+
+    For the bulk writers of planning and import, where rows come by the
+    hundred thousand and SQLAlchemy's per-row work would cost more than the
+    database's. Values must be plain hashable Python values (numbers, text,
+    dates, datetimes, None), not JSON documents.
+
+    - PostgreSQL (psycopg): one COPY. An executemany there is one statement
+      per row on the server, several times COPY's cost.
+    - SQLite: the driver's executemany, each value converted by its column
+      type's own bind processor (the text SQLAlchemy would store), once per
+      distinct value: dates and timestamps repeat across a batch.
+    - Anything else: a Core executemany.
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(key) for key in keys)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+        values = ([row[key] for key in keys] for row in rows)
+    elif dialect.name == "sqlite":
+        statement = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({', '.join('?' * len(keys))})"
+        converters = []
+        for key in keys:
+            process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+            converters.append(_memoised(process) if process else None)
+        values = [tuple(row[key] if convert is None else convert(row[key]) for key, convert in zip(keys, converters))
+                  for row in rows]
+    else:
+        connection.execute(insert(table), rows)
+        return
+    driver = connection.connection.driver_connection
+    try:
+        if dialect.name == "sqlite":
+            driver.executemany(statement, values)
+        else:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for value in values:
+                    copy.write_row(value)
+    except dialect.loaded_dbapi.Error as exc:
+        # The same exception classes as through SQLAlchemy (IntegrityError for a duplicate, ...).
+        raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+
+
+def _memoised(process):
+    seen: dict = {}
+
+    def convert(value):
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = converted = process(value)
+            return converted
+    return convert
 
 
 # --- events -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
 from sqlalchemy import select, update
 
@@ -34,6 +35,15 @@ class _Wanted:
     stale_at: dt.datetime
 
 
+class Visit(NamedTuple):
+    """An appointment as planning reads it, for rows written in bulk (``new_rows``), not as ORM objects."""
+
+    id: int
+    kind: str
+    due_date: dt.date  # local calendar date
+    status: str
+
+
 def _template(days: int) -> str:
     return "before" if days < 0 else "today" if days == 0 else "missed"
 
@@ -45,7 +55,7 @@ def send_moment(day: dt.date, preferred_hour: int, zone: str) -> dt.datetime:
     return clock.utc_of_local(day, hour, zone)
 
 
-def wanted_reminders(client: Client, appointments: list[Appointment], today: dt.date) -> dict[dt.date, _Wanted]:
+def wanted_reminders(client: Client, appointments: Sequence[Appointment | Visit], today: dt.date) -> dict[dt.date, _Wanted]:
     """The reminders the rules ask for, one per local day from ``today`` to the horizon.
 
     When rules put several reminders on one day, the day's message is about the
@@ -80,20 +90,54 @@ def wanted_reminders(client: Client, appointments: list[Appointment], today: dt.
 def plan(client: Client, now: dt.datetime | None = None) -> None:
     """Reconcile the client's reminder rows with what the rules want now (caller commits).
 
+    ``appointments.plan_ahead`` writes the rows of clients who have none yet
+    in bulk: the same computation (``_reconcile``, through ``new_rows``).
+
     Only rows not yet handed to a sender change: a scheduled row is moved or
     cancelled; a queued row is changed only if its message can still be
     cancelled before a send job claims it. Each change bumps the row's version.
     """
     now = now or clock.utcnow()
+    appointments_by_id = {a.id: a for a in client.appointments}
+    added, client.planned_through = _reconcile(client, client.appointments, now)
+    for values, appointment_ids in added:
+        row = Reminder(**values)
+        row.appointments = [appointments_by_id[i] for i in appointment_ids]
+        client.reminders.append(row)
+
+
+def new_rows(client: Client, appointments: Sequence[Visit],
+             now: dt.datetime) -> tuple[list[tuple[dict, list[int]]], dt.date]:
+    """What ``plan`` would add for a client who has no reminder rows yet, for a bulk writer.
+
+    ``appointments`` are her appointment rows as ``Visit`` records (written in
+    bulk, they have no ORM objects). Returns the rows to add, each as column
+    values (``client_id`` aside) with the sorted ids of the appointments it
+    names, and her new ``planned_through``; nothing is written here.
+    """
+    if client.reminders:
+        raise ValueError(f"client {client.id} has reminder rows already: plan() reconciles those")
+    return _reconcile(client, appointments, now)
+
+
+def _reconcile(client: Client, appointments: Sequence[Appointment | Visit],
+               now: dt.datetime) -> tuple[list[tuple[dict, list[int]]], dt.date]:
+    """Move or cancel the client's live reminder rows in place; return the rows to add and her planned-through date.
+
+    The one computation of a client's reminders, shared by ``plan`` and
+    ``new_rows``. Each row to add comes as its column values (``client_id``
+    aside) and the sorted ids of the appointments it names. The date is the
+    last local day her reminders now exist for (``Client.planned_through``).
+    """
     today = clock.local_date(zone_of(client), now)
     if client.opted_out or client.phone_flag:
         wanted = {}
     else:
         since = today - dt.timedelta(days=reminder_rules().max_days_after)
-        wanted = wanted_reminders(client, [a for a in client.appointments
+        wanted = wanted_reminders(client, [a for a in appointments
                                            if a.status == "due" and a.due_date >= since], today)
     existing = [r for r in client.reminders if r.send_date >= today and r.status != "cancelled"]
-    appointments_by_id = {a.id: a for a in client.appointments}
+    appointments_by_id = {a.id: a for a in appointments}
     for row in existing:
         want = wanted.pop(row.send_date, None)
         if row.status not in ("scheduled", "queued"):
@@ -110,18 +154,23 @@ def plan(client: Client, now: dt.datetime | None = None) -> None:
             row.status = "cancelled"
         else:
             _fill(row, want, appointments_by_id, now)
-    for day, want in wanted.items():
-        row = Reminder(send_date=day, version=1)
-        _fill(row, want, appointments_by_id, now)
-        client.reminders.append(row)
-    client.planned_through = today + dt.timedelta(days=HORIZON_DAYS)
+    added = [({"send_date": day, "version": 1, **_columns(want, now)}, sorted(want.appointment_ids))
+             for day, want in wanted.items()]
+    return added, today + dt.timedelta(days=HORIZON_DAYS)
 
 
 def _fill(row: Reminder, want: _Wanted, appointments_by_id: dict[int, Appointment], now: dt.datetime) -> None:
     row.appointments = [appointments_by_id[i] for i in sorted(want.appointment_ids)]
-    row.due_date, row.template, row.send_at, row.stale_at = want.due_date, want.template, want.send_at, want.stale_at
-    # A moment already past when the row is made is not sent late.
-    row.status = "skipped" if want.send_at <= now else "scheduled"
+    for key, value in _columns(want, now).items():
+        setattr(row, key, value)
+
+
+def _columns(want: _Wanted, now: dt.datetime) -> dict:
+    """The columns a wanted reminder sets on its row, new or moved."""
+    return {"due_date": want.due_date, "template": want.template, "send_at": want.send_at,
+            "stale_at": want.stale_at,
+            # A moment already past when the row is made is not sent late.
+            "status": "skipped" if want.send_at <= now else "scheduled"}
 
 
 def _cancel_pending_message(row: Reminder) -> bool:
