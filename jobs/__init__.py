@@ -10,11 +10,12 @@ itself holds a non-blocking Redis lock so two runs never overlap.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 
 from flask import current_app
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from gateway.extensions import db
@@ -39,9 +40,39 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=get_redis(), serializer=JSONSerializer)
 
 
-def enqueue_send(message_ids: list[int]) -> None:
-    queue("sms").enqueue("jobs.send_messages", list(message_ids), job_timeout=120, result_ttl=600,
-                         failure_ttl=86400)
+SEND_JOB = {"timeout": 120, "result_ttl": 600, "failure_ttl": 86400}
+ENQUEUE_CHUNK = 1000  # jobs per Redis pipeline
+
+
+def enqueue_send(message_ids: list[int], marked_at: dt.datetime | None = None) -> None:
+    """One send job; ``marked_at`` is when its messages were marked enqueued (see ``oldest_waiting_send``)."""
+    enqueue_sends([message_ids], marked_at)
+
+
+def enqueue_sends(batches: list[list[int]], marked_at: dt.datetime | None = None) -> None:
+    """One send job per list of message ids, pipelined: a pass of a million messages is ten thousand jobs."""
+    q = queue("sms")
+    meta = {"marked_at": marked_at.isoformat()} if marked_at is not None else None
+    for start in range(0, len(batches), ENQUEUE_CHUNK):
+        q.enqueue_many([Queue.prepare_data("jobs.send_messages", (list(ids),), meta=meta, **SEND_JOB)
+                        for ids in batches[start:start + ENQUEUE_CHUNK]])
+
+
+def oldest_waiting_send() -> dt.datetime | None:
+    """When the messages of the oldest send job still waiting in Redis were marked enqueued, if any.
+
+    Jobs leave the ``sms`` queue in order, so a message marked since then may
+    still be waiting behind a backlog; one marked before it and still queued
+    had its job taken, or lost. None when the queue is empty (or was emptied).
+    """
+    q = queue("sms")
+    for job_id in q.get_job_ids(0, 5):
+        job = q.fetch_job(job_id)
+        if job is None:
+            continue  # expired or deleted between the two reads: look at the next
+        mark = (job.meta or {}).get("marked_at")
+        return dt.datetime.fromisoformat(mark) if mark else None
+    return None
 
 
 # --- the verbs -----------------------------------------------------------------------------------
@@ -104,8 +135,8 @@ def enqueue_periodic(now: float | None = None) -> list[str]:
     return enqueued
 
 
-class GatewayWorker(Worker):
-    """An RQ worker that also keeps the periodic table, and gives each job fresh database connections."""
+class _PeriodicTable:
+    """Worker behaviour shared by both worker classes: keep the periodic table on the heartbeat."""
 
     _last_tick = 0.0
 
@@ -121,17 +152,44 @@ class GatewayWorker(Worker):
                 log.exception("could not enqueue periodic jobs")
         return result
 
+
+class GatewayWorker(_PeriodicTable, SimpleWorker):
+    """The worker: runs each job in the worker process itself, and keeps the periodic table.
+
+    No fork per job: a forked work horse had to open its own database
+    connection and compile its own SQL, and that cost more than a job of 100
+    SMS (docs/performance-dispatch.md). Each job still starts from a clean
+    database session, so a job that failed mid-transaction leaves nothing
+    behind for the next. A SIGKILL takes the job with it, exactly as it would
+    take a horse: the crash window is the same request (docs/reminders.md).
+    """
+
+    def execute_job(self, job, queue):
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            db.session.remove()  # roll back anything left open; connections go back to the pool
+
+
+class ForkingGatewayWorker(_PeriodicTable, Worker):
+    """RQ's classic worker, a forked work horse per job (``run_worker(fork=True)``): isolation at a price."""
+
     def main_work_horse(self, job, queue):
         # The forked horse must not share the parent's pooled connections.
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
 
 
-def run_worker(names=QUEUES, burst: bool = False) -> bool:
-    """Work the queues inside the app context, so jobs share the app's config."""
+def run_worker(names=QUEUES, burst: bool = False, fork: bool = False) -> bool:
+    """Work the queues inside the app context, so jobs share the app's config.
+
+    ``fork=True`` runs each job in a forked horse (RQ's default), isolating
+    jobs from each other at the cost of a process and a connection per job.
+    """
     app = current_app._get_current_object()
+    worker_class = ForkingGatewayWorker if fork else GatewayWorker
     # worker_ttl 35 s: an idle worker wakes every 20 s (ttl - 15), so periodic jobs are never late by more.
-    worker = GatewayWorker([queue(n) for n in names], connection=get_redis(), serializer=JSONSerializer,
+    worker = worker_class([queue(n) for n in names], connection=get_redis(), serializer=JSONSerializer,
                            worker_ttl=TICK_SECONDS + 15)
     with app.app_context():
         return worker.work(with_scheduler=True, burst=burst)

@@ -5,19 +5,29 @@ The database is the source of truth and Redis is transport (docs/reminders.md):
 1. ``send_due`` (the periodic pass, every minute) claims due reminders in
    batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer at
    a time, which is just as safe), renders each one in the client's language
-   and writes a ``queued`` message for it in the same transaction.
-2. It then enqueues send jobs for every queued message whose time has come
-   and that has not been enqueued in the last ``REENQUEUE_AFTER``: identical
-   texts go together so Africa's Talking's bulk mode can carry them. A job
-   lost with Redis is simply enqueued again by a later pass.
+   and writes a ``queued`` message for it in the same transaction, marked as
+   enqueued. After each commit it enqueues send jobs for the texts that fill a
+   request; the rest go at the end of the pass, so workers start sending while
+   a long pass is still claiming.
+2. It then enqueues send jobs for every other queued message whose time has
+   come and that has not been enqueued in the last ``REENQUEUE_AFTER`` (nor
+   since the oldest send job still waiting in Redis): identical texts go
+   together so Africa's Talking's bulk mode can carry them. A job lost with
+   Redis is simply enqueued again by a later pass.
 3. A send job (``send_messages``) claims its messages ``queued -> sending``
    atomically, so two jobs for the same message send it once; sends one
-   request per identical text and chunk; records each recipient's outcome.
+   request per identical text and chunk; records each recipient's outcome and
+   commits it before the next request.
 
 The crash window: a worker killed after Africa's Talking accepted a request
 and before the outcome was committed leaves those messages ``sending``; after
 ``SENDING_TIMEOUT`` they go back to ``queued`` and are sent again. That is the
 only way a message can go out twice, and only the messages of that one request.
+
+Speed (docs/performance-dispatch.md): the hot path uses Core statements on
+rows, not ORM objects: a claim is one ``UPDATE ... RETURNING``, a batch's
+messages one multi-row ``INSERT``, a request's outcomes one ``executemany``.
+The ORM is kept for the rare paths (failures, follow-up tasks, pauses).
 """
 from __future__ import annotations
 
@@ -26,14 +36,15 @@ import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.sql import insert
 
 from .. import clock
 from ..extensions import db
-from ..models import Alert, Client, Message, Reminder, Task
+from ..models import Alert, Appointment, Client, Message, Reminder, Task, reminder_appointments
 from ..phones import masked
 from . import texts
 
@@ -49,6 +60,13 @@ BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=2)
 # Failures in a row before a person is asked to follow the client up.
 FAILURES_BEFORE_FOLLOW_UP = 3
+# Queued messages read per round when enqueueing (keeps each IN list and each transaction small).
+ENQUEUE_BATCH = 10_000
+
+_messages = Message.__table__
+
+# enqueue(list of message-id lists, marked_at): puts send jobs in Redis (jobs.enqueue_sends).
+Enqueuer = Callable[[list[list[int]], dt.datetime], None]
 
 
 @dataclass
@@ -94,24 +112,69 @@ def sending_blocked(now: dt.datetime) -> str | None:
     return reason
 
 
+def _enqueuer(enqueue: Callable[[list[int]], object] | None) -> tuple[Enqueuer, bool]:
+    """How send jobs get queued: a caller's one-job-at-a-time function (tests, the CLI), or Redis.
+
+    The second value says whether jobs go to Redis, where the oldest waiting
+    job tells which messages may still be waiting (see ``enqueue_sends``).
+    """
+    if enqueue is not None:
+        def each(batches: list[list[int]], marked_at: dt.datetime) -> None:
+            for ids in batches:
+                enqueue(ids)
+        return each, False
+    from jobs import enqueue_sends as to_redis
+
+    return to_redis, True
+
+
 def send_due(now: dt.datetime | None = None, enqueue=None) -> PassCounts:
     """One dispatch pass: claim due reminders, queue their messages, enqueue send jobs. Commits."""
     now = now or clock.utcnow()
     counts = PassCounts()
     counts.recovered = _recover_stuck_sends(now)
-    if sending_blocked(now) is None:
-        while True:
-            batch = _claim_due_reminders(now)
-            if not batch:
-                break
-            counts.claimed += len(batch)
-            _queue_messages(batch, now, counts)
-            db.session.commit()
-    else:
+    if sending_blocked(now) is not None:
         counts.paused = True
-    if not counts.paused:
-        enqueue_sends(now, counts, enqueue)
+        return counts
+    put, _ = _enqueuer(enqueue)
+    cap = current_app.config["SETTINGS"].at_max_recipients
+    waiting: dict[str, list[tuple[int, str]]] = defaultdict(list)  # text -> (message id, phone), committed
+    renders: dict[tuple, str] = {}
+    while True:
+        batch = _claim_due_reminders(now)
+        if not batch:
+            break
+        counts.claimed += len(batch)
+        made = _queue_messages(batch, now, counts, renders)
+        db.session.commit()  # the messages exist, marked enqueued at `now`, before any job names them
+        for mid, text_, phone in made:
+            waiting[text_].append((mid, phone))
+        # Full requests go now, so workers send while the pass claims; a partial one waits for more.
+        full = [ids for text_ in list(waiting) for ids in _take_full(waiting, text_, cap)]
+        _put(put, full, now, counts)
+    rest = _group_for_sending([(mid, t, phone) for t, items in waiting.items() for mid, phone in items], cap)
+    _put(put, rest, now, counts)
+    enqueue_sends(now, counts, enqueue)
     return counts
+
+
+def _take_full(waiting: dict[str, list[tuple[int, str]]], text_: str, cap: int) -> list[list[int]]:
+    """The full jobs (``cap`` messages, no phone twice) that can be made of one text's waiting messages."""
+    items = waiting[text_]
+    if len(items) < cap:
+        return []
+    jobs = _group_for_sending([(mid, text_, phone) for mid, phone in items], cap)
+    full = [ids for ids in jobs if len(ids) == cap]
+    taken = {mid for ids in full for mid in ids}
+    waiting[text_] = [(mid, phone) for mid, phone in items if mid not in taken]
+    return full
+
+
+def _put(put: Enqueuer, jobs: list[list[int]], marked_at: dt.datetime, counts: PassCounts) -> None:
+    if jobs:
+        put(jobs, marked_at)
+        counts.enqueued_jobs += len(jobs)
+        counts.enqueued_messages += sum(len(ids) for ids in jobs)
 
 
 def _recover_stuck_sends(now: dt.datetime) -> int:
@@ -124,78 +187,158 @@ def _recover_stuck_sends(now: dt.datetime) -> int:
     return result.rowcount
 
 
-def _claim_due_reminders(now: dt.datetime) -> list[Reminder]:
-    """Atomically move a batch of due reminders scheduled -> queued and return them."""
+class _Claimed(NamedTuple):
+    id: int
+    client_id: int
+    template: str
+    due_date: dt.date
+    stale_at: dt.datetime
+    version: int
+
+
+def _claim_due_reminders(now: dt.datetime) -> list[_Claimed]:
+    """Atomically move a batch of due reminders scheduled -> queued and return them (one statement)."""
     due = (select(Reminder.id).where(Reminder.status == "scheduled", Reminder.send_at <= now)
            .order_by(Reminder.send_at).limit(CLAIM_BATCH).with_for_update(skip_locked=True))
-    ids = db.session.scalars(
+    rows = db.session.execute(
         update(Reminder).where(Reminder.id.in_(due.scalar_subquery()), Reminder.status == "scheduled")
-        .values(status="queued", updated_at=now).returning(Reminder.id)).all()
-    if not ids:
+        .values(status="queued", updated_at=now)
+        .returning(Reminder.id, Reminder.client_id, Reminder.template, Reminder.due_date, Reminder.stale_at,
+                   Reminder.version)).all()
+    if not rows:
         db.session.commit()
-        return []
-    return db.session.scalars(select(Reminder).where(Reminder.id.in_(ids))
-                              .options(selectinload(Reminder.appointments))).all()
+    return [_Claimed(*row) for row in rows]
 
 
-def _queue_messages(batch: list[Reminder], now: dt.datetime, counts: PassCounts) -> None:
+class _Addressee(NamedTuple):
+    """What a reminder's wording may depend on (texts.reminder_text reads only these)."""
+
+    language: str
+    explicit_wording: bool
+
+
+class _Visit(NamedTuple):
+    kind: str
+
+
+def _queue_messages(batch: list[_Claimed], now: dt.datetime, counts: PassCounts,
+                    renders: dict[tuple, str]) -> list[tuple[int, str, str]]:
+    """Write a queued message for each claimed reminder still worth sending; (id, text, phone) of each.
+
+    ``renders`` caches texts for the pass: a text is a function of its key
+    (the addressee's language and wording choice, template, visit kinds, date),
+    and a million reminders have a few hundred distinct texts. Passing
+    ``texts.reminder_text`` plain tuples keeps that honest: if it ever reads
+    another field, it fails loudly here instead of caching a wrong text.
+    """
     backend = current_app.config["SETTINGS"].sms_backend
-    clients = {c.id: c for c in db.session.scalars(select(Client).where(Client.id.in_({r.client_id for r in batch})))}
+    ids = [r.id for r in batch]
+    clients = {row.id: row for row in db.session.execute(
+        select(Client.id, Client.phone, Client.language, Client.explicit_wording, Client.opted_out,
+               Client.phone_flag).where(Client.id.in_({r.client_id for r in batch})))}
+    kinds: dict[int, set[str]] = defaultdict(set)
+    for reminder_id, kind in db.session.execute(
+            select(reminder_appointments.c.reminder_id, Appointment.kind)
+            .join(Appointment, Appointment.id == reminder_appointments.c.appointment_id)
+            .where(reminder_appointments.c.reminder_id.in_(ids), Appointment.status == "due")):
+        kinds[reminder_id].add(kind)
+    cancelled, skipped, rows = [], [], []
     for reminder in batch:
         client = clients[reminder.client_id]
-        still_due = [a for a in reminder.appointments if a.status == "due"]
-        if client.opted_out or client.phone_flag or not still_due:
-            reminder.status, reminder.version = "cancelled", reminder.version + 1
-            counts.cancelled += 1
+        if client.opted_out or client.phone_flag or not kinds[reminder.id]:
+            cancelled.append(reminder.id)
             continue
         if now > reminder.stale_at:
-            reminder.status = "skipped"
-            counts.skipped += 1
+            skipped.append(reminder.id)
             continue
-        db.session.add(Message(
-            client_id=client.id, direction="out", phone=client.phone, status="queued", backend=backend,
-            text=texts.reminder_text(client, reminder.template, still_due, reminder.due_date),
-            reminder_id=reminder.id, reminder_version=reminder.version, attempts=0))
-        counts.queued += 1
+        addressee = _Addressee(client.language, bool(client.explicit_wording))
+        visits = tuple(sorted(kinds[reminder.id]))
+        key = (addressee, reminder.template, visits, reminder.due_date)
+        text_ = renders.get(key)
+        if text_ is None:
+            text_ = renders[key] = texts.reminder_text(addressee, reminder.template,
+                                                       [_Visit(k) for k in visits], reminder.due_date)
+        rows.append({"client_id": client.id, "direction": "out", "phone": client.phone, "status": "queued",
+                     "backend": backend, "text": text_, "reminder_id": reminder.id,
+                     "reminder_version": reminder.version, "attempts": 0, "enqueued_at": now})
+    if cancelled:
+        db.session.execute(update(Reminder).where(Reminder.id.in_(cancelled))
+                           .values(status="cancelled", version=Reminder.version + 1, updated_at=now))
+        counts.cancelled += len(cancelled)
+    if skipped:
+        db.session.execute(update(Reminder).where(Reminder.id.in_(skipped)).values(status="skipped", updated_at=now))
+        counts.skipped += len(skipped)
+    if not rows:
+        return []
+    made = db.session.execute(insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True),
+                              rows).scalars().all()
+    counts.queued += len(rows)
+    return [(mid, row["text"], row["phone"]) for mid, row in zip(made, rows)]
 
 
 def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None) -> None:
-    """Queue send jobs for messages whose time has come; commit the marks before enqueueing."""
+    """Queue send jobs for messages whose time has come; commit the marks before enqueueing.
+
+    A message is (re-)enqueued when it was never enqueued, or longer ago than
+    ``REENQUEUE_AFTER`` and before the oldest send job still waiting in Redis
+    was marked: a message marked since then may simply be waiting in the queue
+    behind a backlog, and enqueueing it again would only add a job that finds
+    nothing to claim. Jobs lost with Redis leave no waiting job, so they are
+    enqueued again as soon as ``REENQUEUE_AFTER`` has passed.
+    """
     settings = current_app.config["SETTINGS"]
-    rows = db.session.execute(select(Message.id, Message.text, Message.phone).where(
-        Message.direction == "out", Message.status == "queued",
-        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-        or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - REENQUEUE_AFTER),
-    ).order_by(Message.id)).all()
-    if not rows:
-        return
-    jobs = _group_for_sending([(r.id, r.text, r.phone) for r in rows], settings.at_max_recipients)
-    db.session.execute(update(Message).where(Message.id.in_([r.id for r in rows])).values(enqueued_at=now))
-    db.session.commit()  # enqueue only after the marks are committed
-    if enqueue is None:
-        from jobs import enqueue_send as enqueue
-    for ids in jobs:
-        enqueue(ids)
-    counts.enqueued_jobs += len(jobs)
-    counts.enqueued_messages += len(rows)
+    put, to_redis = _enqueuer(enqueue)
+    before = now - REENQUEUE_AFTER
+    if to_redis:
+        from jobs import oldest_waiting_send
+
+        oldest = oldest_waiting_send()
+        if oldest is not None:
+            before = min(before, oldest)
+    last_id = 0
+    while True:
+        rows = db.session.execute(select(Message.id, Message.text, Message.phone).where(
+            Message.direction == "out", Message.status == "queued", Message.id > last_id,
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            or_(Message.enqueued_at.is_(None), Message.enqueued_at < before),
+        ).order_by(Message.id).limit(ENQUEUE_BATCH)).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        jobs = _group_for_sending([(r.id, r.text, r.phone) for r in rows], settings.at_max_recipients)
+        db.session.execute(update(Message).where(Message.id.in_([r.id for r in rows])).values(enqueued_at=now))
+        db.session.commit()  # enqueue only after the marks are committed
+        _put(put, jobs, now, counts)
 
 
 def _group_for_sending(rows: list[tuple[int, str, str]], cap: int) -> list[list[int]]:
-    """Message ids in jobs of at most ``cap`` with one text each and no phone twice in a job."""
+    """Message ids in jobs of at most ``cap`` with one text each and no phone twice in a job.
+
+    Each message goes to the first job of its text with room and without its
+    phone. Full jobs are dropped from the search, so the work is linear in the
+    messages (times how often one phone repeats), not quadratic.
+    """
     by_text: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for mid, text_, phone in rows:
         by_text[text_].append((mid, phone))
     jobs: list[list[int]] = []
     for items in by_text.values():
         chunks: list[tuple[list[int], set[str]]] = []
+        open_chunks: list[tuple[list[int], set[str]]] = []  # in creation order, not yet full
         for mid, phone in items:
-            for ids, phones in chunks:
-                if len(ids) < cap and phone not in phones:
+            for chunk in open_chunks:
+                ids, phones = chunk
+                if phone not in phones:
                     ids.append(mid)
                     phones.add(phone)
+                    if len(ids) >= cap:
+                        open_chunks.remove(chunk)
                     break
             else:
-                chunks.append(([mid], {phone}))
+                chunk = ([mid], {phone})
+                chunks.append(chunk)
+                if cap > 1:
+                    open_chunks.append(chunk)
         jobs.extend(ids for ids, _ in chunks)
     return jobs
 
@@ -215,6 +358,19 @@ class SendCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+class _Sending(NamedTuple):
+    """A message this job claimed (queued -> sending), as the claim returned it."""
+
+    id: int
+    phone: str
+    text: str
+    backend: str
+    client_id: int | None
+    reminder_id: int | None
+    reminder_version: int | None
+    attempts: int  # counting this one
+
+
 def send_messages(message_ids: list[int], backend=None) -> SendCounts:
     """Send these queued messages (one text per job). Safe to run twice: a message is claimed once."""
     from ..sms import get_backend
@@ -224,40 +380,48 @@ def send_messages(message_ids: list[int], backend=None) -> SendCounts:
     if sending_blocked(now) is not None:
         counts.not_claimed = len(message_ids)  # left queued; a pass after the pause is lifted sends them
         return counts
-    claimed = db.session.scalars(update(Message).where(
+    claimed = [_Sending(*row) for row in db.session.execute(update(Message).where(
         Message.id.in_(message_ids), Message.status == "queued",
         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
     ).values(status="sending", sending_started_at=now, attempts=Message.attempts + 1, updated_at=now)
-        .returning(Message.id)).all()
-    db.session.commit()
+        .returning(Message.id, Message.phone, Message.text, Message.backend, Message.client_id,
+                   Message.reminder_id, Message.reminder_version, Message.attempts))]
     counts.not_claimed = len(message_ids) - len(claimed)
     if not claimed:
+        db.session.commit()
         return counts
-    messages = db.session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id)).all()
-    live = []
-    for message in messages:
+    # A reminder changed after its message was made (a visit moved, a pick-up recorded): send nothing.
+    reminder_ids = {m.reminder_id for m in claimed if m.reminder_id is not None}
+    current = {row.id: row for row in db.session.execute(
+        select(Reminder.id, Reminder.version, Reminder.status).where(Reminder.id.in_(reminder_ids)))} \
+        if reminder_ids else {}
+    live, stale = [], []
+    for message in claimed:
         if message.reminder_id is not None:
-            reminder = db.session.get(Reminder, message.reminder_id)
+            reminder = current.get(message.reminder_id)
             if reminder is None or reminder.version != message.reminder_version or reminder.status != "queued":
-                message.status = "cancelled"  # the reminder changed after this message was made
-                counts.cancelled += 1
+                stale.append(message.id)
                 continue
         live.append(message)
-    db.session.commit()
+    if stale:
+        db.session.execute(update(Message).where(Message.id.in_(stale)).values(status="cancelled", updated_at=now))
+        counts.cancelled += len(stale)
+    db.session.commit()  # claimed (and cancelled) before anything is sent
+    live.sort(key=lambda m: m.id)
     settings = current_app.config["SETTINGS"]
     backend = backend or get_backend(settings)
     by_id = {m.id: m for m in live}
     # One request per text, no phone twice in a request (AT answers once per number).
     for ids in _group_for_sending([(m.id, m.text, m.phone) for m in live], settings.at_max_recipients):
         group = [by_id[i] for i in ids]
-        text_ = group[0].text
         if settings.sms_daily_spend_cap is not None and sending_blocked(clock.utcnow()) is not None:
-            for message in group:  # the cap was reached mid-job: these wait, their attempt not counted
-                message.status, message.attempts, message.enqueued_at = "queued", message.attempts - 1, None
+            # The cap was reached mid-job: these wait, their attempt not counted.
+            db.session.execute(update(Message).where(Message.id.in_(ids)).values(
+                status="queued", attempts=Message.attempts - 1, enqueued_at=None, updated_at=clock.utcnow()))
             counts.not_claimed += len(group)
             db.session.commit()
             continue
-        result = backend.send(text_, [m.phone for m in group])
+        result = backend.send(group[0].text, [m.phone for m in group])
         _record(group, result, clock.utcnow(), counts)
         db.session.commit()  # each request's outcome is kept before the next request goes
     return counts
@@ -269,51 +433,81 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
 
 
-def _record(group: list[Message], result, now: dt.datetime, counts: SendCounts) -> None:
-    """Write one request's outcome to its messages, their reminders and clients."""
+# (executemany parameters may not be named after the columns they set.)
+_SET_SENT = update(_messages).where(_messages.c.id == bindparam("mid")).values(
+    status=bindparam("new_status"), provider_id=bindparam("pid"), status_code=bindparam("code"),
+    cost_amount=bindparam("cost"), cost_currency=bindparam("currency"), sent_at=bindparam("at"),
+    last_error=None, updated_at=bindparam("at"))
+_SET_RETRY = update(_messages).where(_messages.c.id == bindparam("mid")).values(
+    status="queued", next_attempt_at=bindparam("next_at"), enqueued_at=None, last_error=bindparam("error"),
+    status_code=bindparam("code"), updated_at=bindparam("at"))
+# An account problem is not the message's fault: it waits, its attempt not counted.
+_SET_WAIT = update(_messages).where(_messages.c.id == bindparam("mid")).values(
+    status="queued", attempts=_messages.c.attempts - 1, enqueued_at=None, last_error=bindparam("error"),
+    status_code=bindparam("code"), updated_at=bindparam("at"))
+
+
+def _record(group: list[_Sending], result, now: dt.datetime, counts: SendCounts) -> None:
+    """Write one request's outcome to its messages, their reminders and clients.
+
+    One ``executemany`` per kind of outcome; failures (rare, with tasks and
+    flags to write) go through the ORM one message at a time.
+    """
     paused = result.insufficient_balance or bool(result.account_refusal)
     if paused:
         reason = result.account_refusal or "InsufficientBalance"
         _pause_sending(f"Africa's Talking refused sending: {reason}. Top up or fix the account, then resume.")
+    request_problem = result.account_refusal or result.retryable_error
+    sent, sent_reminders, retry, wait, failed = [], [], [], [], []
     for message in group:
         outcome = result.outcomes.get(message.phone)
-        request_problem = result.account_refusal or result.retryable_error
         if outcome is None or (request_problem and outcome.state != "accepted"):
             state, reason = "retry", (request_problem or "no answer for this recipient")
         else:
             state, reason = outcome.state, outcome.reason
-        reminder = db.session.get(Reminder, message.reminder_id) if message.reminder_id else None
-        client = db.session.get(Client, message.client_id) if message.client_id else None
+        code = outcome.status_code if outcome else None
         if state == "accepted":
-            message.status = "outbox" if message.backend == "outbox" else "sent"
-            message.provider_id, message.status_code = outcome.provider_id, outcome.status_code
-            message.cost_amount, message.cost_currency = outcome.cost_amount, outcome.cost_currency
-            message.sent_at, message.last_error = now, None
-            if reminder:
-                reminder.status = "sent"
-            counts.sent += 1
-            continue
-        message.last_error = (reason or state)[:255]
-        message.status_code = outcome.status_code if outcome else None
-        if paused and state in ("retry", "failed"):
-            # An account problem is not this message's fault: it waits, its attempt not counted.
-            message.status, message.attempts, message.enqueued_at = "queued", message.attempts - 1, None
-            counts.retry += 1
-            continue
-        if state == "retry" and message.attempts < MAX_ATTEMPTS:
-            message.status, message.next_attempt_at, message.enqueued_at = "queued", now + _backoff(message.attempts), None
-            counts.retry += 1
-            continue
-        message.status, message.failure_reason = "failed", (reason or state)[:64]
+            sent.append({"mid": message.id, "new_status": "outbox" if message.backend == "outbox" else "sent",
+                         "pid": outcome.provider_id, "code": outcome.status_code,
+                         "cost": outcome.cost_amount, "currency": outcome.cost_currency, "at": now})
+            if message.reminder_id is not None:
+                sent_reminders.append(message.reminder_id)
+        elif paused and state in ("retry", "failed"):
+            wait.append({"mid": message.id, "error": (reason or state)[:255], "code": code, "at": now})
+        elif state == "retry" and message.attempts < MAX_ATTEMPTS:
+            retry.append({"mid": message.id, "error": (reason or state)[:255], "code": code, "at": now,
+                          "next_at": now + _backoff(message.attempts)})
+        else:
+            failed.append((message, state, reason, code))
+    for statement, params in ((_SET_SENT, sent), (_SET_RETRY, retry), (_SET_WAIT, wait)):
+        if params:
+            db.session.execute(statement, params)
+    if sent_reminders:
+        db.session.execute(update(Reminder).where(Reminder.id.in_(sent_reminders)).values(status="sent",
+                                                                                          updated_at=now))
+    counts.sent += len(sent)
+    counts.retry += len(retry) + len(wait)
+    for message, state, reason, code in failed:
+        _record_failure(message, state, reason, code)
         counts.failed += 1
-        if reminder:
-            reminder.status = "failed"
-        if client is not None:
-            if state == "permanent":
-                client.phone_flag = (reason or "refused by the network")[:40]
-                follow_up(client, "undeliverable", {"reason": message.failure_reason, "message_id": message.id})
-            else:
-                note_failure(client, message)
+
+
+def _record_failure(sending: _Sending, state: str, reason: str | None, code: int | None) -> None:
+    """Give one message up: failed, its reminder failed, and her number flagged or her failures counted."""
+    message = db.session.get(Message, sending.id)
+    message.last_error = (reason or state)[:255]
+    message.status_code = code
+    message.status, message.failure_reason = "failed", (reason or state)[:64]
+    reminder = db.session.get(Reminder, sending.reminder_id) if sending.reminder_id else None
+    if reminder:
+        reminder.status = "failed"
+    client = db.session.get(Client, sending.client_id) if sending.client_id else None
+    if client is not None:
+        if state == "permanent":
+            client.phone_flag = (reason or "refused by the network")[:40]
+            follow_up(client, "undeliverable", {"reason": message.failure_reason, "message_id": message.id})
+        else:
+            note_failure(client, message)
 
 
 def _pause_sending(message: str) -> None:
