@@ -249,6 +249,25 @@ def embedded_redis_stop():
     click.echo("embedded Redis stopped" if stop_embedded(Path(settings.instance_path)) else "no embedded Redis")
 
 
+ussd_cli = AppGroup("ussd", help="The USSD service.")
+
+
+@ussd_cli.command("simulate")
+@click.argument("phone", required=False)
+@click.option("--network", help="AT networkCode, for that network's screen limit (e.g. 63902 Safaricom).")
+def ussd_simulate(phone, network):
+    """A terminal phone: type answers, see screens (answers may be piped in)."""
+    from .ussd import simulator
+
+    if not phone:
+        phone = click.prompt("Phone number")
+    try:
+        simulator.run(phone, sys.stdin, lambda text: click.echo(text, nl=False),
+                      network=network, service_code=current_app.config["SETTINGS"].ussd_service_code)
+    except simulator.BadRequest as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def init_app(app: Flask) -> None:
-    for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop):
+    for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop, ussd_cli):
         app.cli.add_command(command)

@@ -61,3 +61,4 @@ def form(*required: str, optional: tuple[str, ...] = (), max_len: int = 1000) ->
 
 
 from . import sms  # noqa: E402,F401  (routes register on bp)
+from . import ussd  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,213 @@
+"""The USSD service: one request of a session in, one screen out.
+
+``handle(UssdRequest) -> Screen(text, end)`` is what the Africa's Talking
+callback (``gateway/callbacks/ussd.py``) and ``flask ussd simulate`` call.
+It knows sessions, paths and screens, not HTTP: the callback adds ``CON ``
+or ``END `` and speaks AT's field names.
+
+One request:
+
+1. Under the session's lock (AT retries while a slow answer is still being
+   made), the session record is read (``sessions.SessionStore``). A record of
+   another number ends the request: a session id is not shared.
+2. The caller is the one the session began with, else found by number
+   (``context.find_caller``): client, coordinator or unknown, and with her the
+   menu. A request whose path is the one already answered gets the same reply
+   again, and nothing is done twice.
+3. The newest answer is what the path adds to the recorded one
+   (``sessions.latest_answer``), and one engine step (``menus.step``) gives the
+   reply. Without a usable record (expired, Redis flushed or down, a path that
+   does not extend it) the whole path is replayed from the first screen, with
+   PINs checked but not counted again, and only the newest answer acts.
+4. An effect is carried out once per session and step (``services.execute``);
+   if it does not go as its screen says, ``menus.outcome_reply`` replaces it.
+5. The record is saved; the reply goes back.
+
+Nothing raises to the caller but ``BadRequest`` (a request that is not one):
+anything unexpected is logged, rolled back, and answered with a short
+"not available now" END in the caller's language. Every screen fits the
+limit of the caller's network, ``CON ``/``END `` included.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple
+
+from flask import Flask, current_app
+
+import menus
+
+from ..extensions import db
+from ..i18n import render
+from ..phones import PhoneError, masked, normalise
+from . import services, sessions
+from .context import Caller, build_context, find_caller, recall_caller
+from .sessions import SEPARATOR, BusySession, SessionRecord, SessionStore, answers_of, latest_answer
+
+log = logging.getLogger(__name__)
+
+# Screen limits (CON/END included) of networks that differ from USSD_MAX_CHARS, by AT's networkCode.
+# Safaricom (Kenya) 160, Airtel Kenya 184; every other network gets USSD_MAX_CHARS. A network that
+# cuts Portuguese screens (sent as UCS-2) gets a lower value here.
+PER_NETWORK_MAX_CHARS: Mapping[str, int] = {"63902": 160, "63903": 184}
+# A path longer than this many answers is not replayed: no one answers that many screens in
+# AT's 180 s, and a replay costs a step per answer. Such a request starts the menu afresh.
+MAX_REPLAY_ANSWERS = 40
+MAX_SESSION_ID_CHARS = 80  # ussd_sessions.session_id
+
+
+@dataclass(frozen=True)
+class UssdRequest:
+    """One request of a USSD session, in the network's terms but without its field names."""
+
+    session_id: str
+    phone: str  # as the network sends it; any form ``phones.normalise`` reads
+    path: str = ""  # every answer so far joined by "*"; "" on a session's first request
+    network: str | None = None  # the mobile network's code, for its screen limit
+    service_code: str | None = None
+
+
+class Screen(NamedTuple):
+    """What the phone shows: ``text`` (no CON/END), and whether the session ends with it."""
+
+    text: str
+    end: bool
+
+
+class BadRequest(ValueError):
+    """A request that cannot be a USSD session's (no session id, an unusable number)."""
+
+
+def init_app(app: Flask) -> None:
+    """Read and check every menu at every screen limit in use, so a broken menu stops the start, not a session."""
+    with app.app_context():
+        app.extensions["ussd_menus"] = menus.load_all(screen_limits())
+
+
+def screen_limits() -> tuple[int, ...]:
+    """Every screen limit callers may have: ``USSD_MAX_CHARS`` and the per-network ones."""
+    return tuple(sorted({current_app.config["SETTINGS"].ussd_max_chars, *PER_NETWORK_MAX_CHARS.values()}))
+
+
+def max_chars_for(network: str | None) -> int:
+    """The screen limit (CON/END included) for a network code."""
+    return menus.screen_limit(network, current_app.config["SETTINGS"].ussd_max_chars, PER_NETWORK_MAX_CHARS)
+
+
+def _menus() -> Mapping[str, menus.Menu]:
+    loaded = current_app.extensions.get("ussd_menus")
+    if loaded is None:  # init_app not called: check them now, once per process
+        loaded = current_app.extensions["ussd_menus"] = menus.load_all(screen_limits())
+    return loaded
+
+
+def handle(request: UssdRequest) -> Screen:
+    """Answer one request of a USSD session (see the module's docstring). Raises only ``BadRequest``."""
+    session_id = (request.session_id or "").strip()
+    if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
+        raise BadRequest(f"a session id is 1 to {MAX_SESSION_ID_CHARS} characters")
+    try:
+        phone = normalise(request.phone, current_app.config["SETTINGS"].default_country)
+    except PhoneError as exc:
+        raise BadRequest(f"phone number: {exc}") from None
+    limit = max_chars_for(request.network)
+    caller = None
+    try:
+        store = _store()
+        with store.locked(session_id):
+            record = store.load(session_id)
+            if record is not None and record.phone != phone:
+                return _not_yours(session_id, find_caller(phone), limit)
+            # The caller a session began with stays its caller (one query, not two; the same menu throughout).
+            caller = (recall_caller(phone, record.caller) if record is not None else None) or find_caller(phone)
+            return _answer(store, session_id, request.path or "", caller, limit, record)
+    except BusySession:
+        log.warning("USSD session %s: still answering an earlier request; this one gave up", session_id)
+    except Exception:
+        db.session.rollback()
+        log.exception("USSD session %s of %s failed", session_id, masked(phone))
+    return _unavailable(_language(caller, phone), limit)
+
+
+def _language(caller: Caller | None, phone: str) -> str:
+    """The caller's language for a last screen, as far as it can still be found out."""
+    if caller is not None:
+        return caller.language
+    try:
+        return find_caller(phone).language
+    except Exception:  # the database is what failed
+        db.session.rollback()
+        return "en"
+
+
+def _store() -> SessionStore:
+    try:
+        return SessionStore(sessions.connection())
+    except Exception as exc:  # the embedded Redis would not start: sessions run on their paths alone
+        store = SessionStore(None)
+        store._failed("connect", exc)
+        return store
+
+
+def _unavailable(language: str, limit: int) -> Screen:
+    return Screen(render("ussd.unavailable", language)[:limit - menus.PREFIX_CHARS], True)
+
+
+def _answer(store: SessionStore, session_id: str, path: str, caller: Caller, limit: int,
+            record: SessionRecord | None) -> Screen:
+    if record is None and path:
+        # Going on with a session whose record is gone: not one the network reported ended for another number.
+        # (A first request touches nothing of anyone's, so it is not looked up.)
+        kept = services.session_phone(session_id)
+        if kept is not None and kept not in (caller.phone, masked(caller.phone)):
+            return _not_yours(session_id, caller, limit)
+    if record is not None and record.path == path:
+        return Screen(record.reply_text, record.reply_end)  # AT's retry: the same screen, nothing done again
+
+    menu = _menus()[caller.kind]
+    if record is not None and (path == "" or record.path.startswith(path + SEPARATOR)):
+        # A late retry of an earlier request (AT gave up on it and went on): its screen again,
+        # rebuilt without acting or counting a PIN, and the session stays where it is.
+        reply, _ = _replay(menu, caller, limit, path, build_context(caller, limit, replaying=True))
+        return Screen(reply.text, reply.end)
+    ctx = build_context(caller, limit)
+    answer = latest_answer(record.path, path) if record is not None else None
+    if answer is not None:
+        reply, state = menus.step(menu, record.state, answer, ctx)
+    elif path == "":
+        reply, state = menus.step(menu, None, "", ctx)
+    else:
+        reply, state = _replay(menu, caller, limit, path, ctx)
+    if reply.effect:
+        outcome = services.execute(reply.effect, caller, session_id, len(path))
+        if outcome != "done":
+            reply = menus.outcome_reply(reply.effect, outcome, state["lang"], ctx)
+    store.save(session_id, SessionRecord(caller.phone, path, state, reply.text, reply.end, caller.key))
+    return Screen(reply.text, reply.end)
+
+
+def _replay(menu: menus.Menu, caller: Caller, limit: int, path: str, ctx: menus.Context):
+    """The reply to the last answer of ``path``, every earlier answer replayed from the first screen.
+
+    Earlier answers act on nothing: their PINs are checked, not counted again, and
+    an effect among them (only a path split wrongly at a typed ``*`` has one) is not carried out.
+    """
+    answers = answers_of(path)
+    if not answers or len(answers) > MAX_REPLAY_ANSWERS:
+        return menus.step(menu, None, "", ctx)
+    replaying = build_context(caller, limit, replaying=True)
+    reply, state = menus.step(menu, None, "", replaying)
+    for answer in answers[:-1]:
+        reply, state = menus.step(menu, state, answer, replaying)
+    return menus.step(menu, state, answers[-1], ctx)
+
+
+def _not_yours(session_id: str, caller: Caller, limit: int) -> Screen:
+    # Someone else's session id: end this request, keep theirs as it is.
+    log.warning("USSD session %s: used by another number (%s); refused", session_id, masked(caller.phone))
+    return _unavailable(caller.language, limit)
+
+
+__all__ = ["UssdRequest", "Screen", "BadRequest", "handle", "init_app", "max_chars_for", "screen_limits",
+           "PER_NETWORK_MAX_CHARS"]

@@ -1,0 +1,164 @@
+"""USSD session records in Redis, keyed by the network's session id, and the path of answers.
+
+A record holds what the adapter needs between two requests of one session:
+the engine's state, the path of answers it was computed from (AT's
+cumulative ``text``), the phone number the session belongs to and the last
+reply, so a repeated request is answered with the same screen. Records live
+``SESSION_TTL`` seconds after the last request: long enough for any session
+(operators end them after about 180 s), short enough that a new PIN typed
+twice (kept in the state between two requests) does not linger.
+
+Redis is transport here, not the truth: a lost record is rebuilt by
+replaying the path (see ``gateway.ussd``), and effects are guarded in the
+database. So a Redis error is logged and read as "no record"; it never
+fails a caller's request by itself.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+import redis
+from flask import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+SESSION_TTL = 180  # seconds after the last request; AT ends a session after about 180 s
+# A request still being answered holds its session's lock at most this long: AT gives up
+# after about 10 s, so a lock older than that belongs to an answer nobody waits for.
+LOCK_SECONDS = 10
+# How long a repeated request (AT's retry) waits for the first one to finish, in seconds.
+LOCK_WAIT = 8
+# Seconds a Redis call of the USSD path may take. The app's own client (redis_store.get_redis)
+# waits up to 10 s and retries with backoff, which is AT's whole budget for an answer; a session
+# record is rebuilt from the path anyway, so this client gives up at once instead.
+REDIS_TIMEOUT = 1.0
+RECORD_VERSION = 1
+KEY_PREFIX = "ussd:session:"
+LOCK_PREFIX = "ussd:lock:"
+SEPARATOR = "*"  # how AT joins the answers of one session
+
+
+def connection() -> redis.Redis:
+    """A client of the app's Redis for the USSD path: short timeouts, no retries (one per process)."""
+    conn = current_app.extensions.get("ussd_redis")
+    if conn is None:
+        from ..redis_store import embedded_url
+
+        settings = current_app.config["SETTINGS"]
+        url = settings.redis_url or embedded_url(settings.instance_path)
+        conn = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
+                                    retry=Retry(NoBackoff(), 0))
+        current_app.extensions["ussd_redis"] = conn
+    return conn
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """What is kept for one session between two requests."""
+
+    phone: str  # E.164 of the caller the session belongs to
+    path: str  # every answer so far, joined by "*", as the last request carried it
+    state: dict[str, Any] | None  # the engine's state after that request
+    reply_text: str  # the reply to that request (without CON/END)
+    reply_end: bool
+    caller: list | None = None  # who the session began with: [menu, client or user id] (context.Caller.key)
+    v: int = RECORD_VERSION
+
+
+def latest_answer(previous: str, path: str) -> str | None:
+    """The one answer ``path`` adds to ``previous``; ``None`` when ``path`` does not extend it.
+
+    Cut at the length of ``previous``, not at the last ``*``, so an answer that
+    itself contains a ``*`` arrives whole.
+    """
+    if previous == "":
+        return path if path != "" else None
+    if path.startswith(previous + SEPARATOR):
+        return path[len(previous) + 1:]
+    return None
+
+
+def answers_of(path: str) -> list[str]:
+    """Every answer of a path, in order (a ``*`` typed inside an answer cannot be told apart)."""
+    return path.split(SEPARATOR) if path else []
+
+
+class BusySession(Exception):
+    """Another request of the same session is still being answered."""
+
+
+class SessionStore:
+    """Session records and per-session locks in one Redis.
+
+    After the first Redis error it stops using Redis for the rest of its life
+    (one request), so a Redis that has gone away costs one timeout, not one per call.
+    """
+
+    def __init__(self, conn: redis.Redis, ttl: int = SESSION_TTL):
+        self.conn, self.ttl = conn, ttl
+        self.available = True
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.available = False
+        log.warning("USSD sessions: Redis %s failed (%s); answering from the path alone", what, exc)
+
+    def load(self, session_id: str) -> SessionRecord | None:
+        """The session's record, or None (none, expired, unreadable, or Redis unavailable)."""
+        if not self.available:
+            return None
+        try:
+            raw = self.conn.get(KEY_PREFIX + session_id)
+        except redis.RedisError as exc:
+            self._failed("read", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            if data.get("v") != RECORD_VERSION:
+                return None
+            return SessionRecord(**data)
+        except (ValueError, TypeError, AttributeError):
+            return None  # a record of another shape: rebuilt from the path like a lost one
+
+    def save(self, session_id: str, record: SessionRecord) -> None:
+        """Keep ``record`` for ``ttl`` seconds from now (a failure is logged: the path rebuilds it)."""
+        if not self.available:
+            return
+        try:
+            self.conn.set(KEY_PREFIX + session_id, json.dumps(asdict(record), separators=(",", ":")), ex=self.ttl)
+        except redis.RedisError as exc:
+            self._failed("write", exc)
+
+    @contextlib.contextmanager
+    def locked(self, session_id: str, wait: float | None = None) -> Iterator[None]:
+        """Hold the session's lock while answering one request: AT's retry waits for the first answer.
+
+        Raises ``BusySession`` if the lock is still held after ``wait`` seconds.
+        Without Redis the request goes on unlocked (effects stay guarded in the database).
+        """
+        lock = None
+        wait = LOCK_WAIT if wait is None else wait
+        if self.available:
+            try:
+                lock = self.conn.lock(LOCK_PREFIX + session_id, timeout=LOCK_SECONDS, sleep=0.01,
+                                      blocking_timeout=wait)
+                if not lock.acquire():
+                    raise BusySession(session_id)
+            except redis.RedisError as exc:
+                self._failed("lock", exc)
+                lock = None
+        try:
+            yield
+        finally:
+            if lock is not None and self.available:
+                try:
+                    lock.release()
+                except (redis.RedisError, redis.exceptions.LockError):
+                    pass  # expired (an answer slower than LOCK_SECONDS): nothing left to release
