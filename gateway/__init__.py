@@ -30,7 +30,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
 
-    from . import cli, extensions, health, redis_store, web
+    from . import cli, console, extensions, health, redis_store, web
     from .api import bp as api_bp
     from .callbacks import bp as callbacks_bp
 
@@ -42,4 +42,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(callbacks_bp)
     app.register_blueprint(web.bp)
+    console.init_app(app)
     return app

@@ -1,0 +1,183 @@
+"""The console in a real browser: headless Chromium (Debian's) driven by Playwright, against a live server.
+
+Skipped, saying why, only where no browser is installed. Screenshots go to
+tests/screenshots/ (ignored by git) to look at what a coordinator sees.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway.extensions import db
+from gateway.models import Appointment, AuditEntry, Client
+
+PASSWORD = "a long password"  # every test user's (tests/console/conftest.py)
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+NARROW = {"width": 360, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no browser: {CHROMIUM} is missing (install Debian's chromium package to run these tests)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watch:
+    """What a page did that it should not: load from elsewhere, log an error (a CSP refusal among them)."""
+
+    def __init__(self, page, base_url: str):
+        self.base_url, self.foreign, self.errors = base_url, [], []
+        page.on("request", self._request)
+        page.on("response", self._response)
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _console(self, msg) -> None:
+        # A page answered 401 or 422 on purpose logs "Failed to load resource"; _response judges those.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            self.errors.append(msg.text)
+
+    def _response(self, response) -> None:
+        if response.request.resource_type != "document" and response.status >= 400:
+            self.errors.append(f"{response.status} {response.url}")
+
+    def _request(self, request):
+        if not (request.url.startswith(self.base_url + "/") or request.url.startswith("data:")):
+            self.foreign.append(request.url)
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"console-{name}.png"), full_page=True)
+
+
+def sign_in(page, base_url: str, email: str) -> None:
+    page.goto(base_url + "/console/login")
+    page.fill("#f-email", email)
+    page.fill("#f-password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(base_url + "/console/")
+
+
+def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
+    """Sign in, enrol one client, upload a CSV with one bad row, open a timeline, record a pick-up, sign out."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    watch = Watch(page, live_server)
+
+    page.goto(live_server + "/")
+    page.click("text=Sign in to the coordinator console")
+    page.fill("#f-email", "nurse@example.org")
+    page.fill("#f-password", "not the password")
+    page.click("button:has-text('Sign in')")
+    assert page.is_visible("text=do not match an active account")
+    page.fill("#f-password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(live_server + "/console/")
+    assert page.is_visible("h1:has-text('Today at Khayelitsha CHC')")
+    shot(page, "1-today")
+
+    # Enrol one client; a wrong number first, refused next to the field and kept as typed.
+    page.click("nav >> text=Enrol")
+    page.fill("#f-phone", "011 12")
+    page.fill("#f-name", "Thandeka")
+    page.check("input[name=consent]")
+    page.click("button:has-text('Enrol')")
+    assert page.is_visible("#err-phone")
+    assert page.input_value("#f-phone") == "011 12" and page.input_value("#f-name") == "Thandeka"
+    shot(page, "2-enrol-refused")
+    page.fill("#f-phone", "082 555 1234")
+    last_pickup = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    page.fill("#f-art-last_dispensed", last_pickup)
+    page.fill("#f-art-days_supply", "30")
+    page.click("button:has-text('Enrol')")
+    page.wait_for_selector("h1:has-text('Thandeka')")
+    assert page.is_visible("text=+27825551234")
+    shot(page, "3-enrolled")
+
+    # Upload a CSV with one bad row: progress, then the report and the refused rows to download.
+    csv_file = tmp_path / "register.csv"
+    csv_file.write_text("phone,name,art_last_dispensed,art_days_supply\n"
+                        f"082 555 0001,Lindiwe,{last_pickup},30\n"
+                        "not a phone,Bad Row,,\n"
+                        f"+27 82 555 0002,Zanele,{last_pickup},60\n")
+    page.click("nav >> text=Import")
+    page.set_input_files("#f-file", str(csv_file))
+    page.click("button:has-text('Upload and import')")
+    page.wait_for_selector("h1:has-text('Import report')")
+    assert page.inner_text(".cards").split() == ["3", "rows", "read", "2", "enrolled", "0", "already", "enrolled",
+                                                 "1", "refused"]
+    assert page.is_visible("td:has-text('phone:')")
+    shot(page, "4-import-report")
+    with page.expect_download() as download:
+        page.click("text=Download refused rows (CSV)")
+    refused = Path(download.value.path()).read_text()
+    assert refused.splitlines()[0] == "line,reason" and refused.splitlines()[1].startswith("3,")
+
+    # Find a client by phone, written another way, and record her pick-up on her timeline.
+    page.click("nav >> text=Clients")
+    page.fill("#f-q", "+27825550001")
+    page.click("button:has-text('Search')")
+    page.wait_for_selector("h1:has-text('Lindiwe')")
+    assert page.is_visible("text=Medicine pick-up: ART refill")
+    page.click("summary:has-text('Record a medicine pick-up')")
+    page.fill("#f-pickup-date", dt.date.today().isoformat())
+    page.fill("#f-pickup-days_supply", "60")
+    page.click("button:has-text('Record pick-up')")
+    page.wait_for_selector("text=Pick-up recorded.")
+    shot(page, "5-timeline")
+
+    page.click("button:has-text('Sign out')")
+    page.wait_for_selector("text=You are signed out.")
+    page.goto(live_server + "/console/")
+    assert page.url.startswith(live_server + "/console/login")
+    context.close()
+
+    assert watch.foreign == [] and watch.errors == []
+    db.session.expire_all()
+    lindiwe = db.session.scalar(select(Client).where(Client.phone == "+27825550001"))
+    refill = db.session.scalar(select(Appointment).where(Appointment.client_id == lindiwe.id,
+                                                         Appointment.status == "due"))
+    assert refill.due_date == dt.date.today() + dt.timedelta(days=60)
+    assert lindiwe.site_id == sites[0].id
+    nurse = f"user:{people['nurse'].id}"
+    actions = set(db.session.scalars(select(AuditEntry.action).where(AuditEntry.actor == nurse)))
+    assert {"user.signed_in", "client.enrolled", "art.dispensed", "user.signed_out"} <= actions
+
+
+@pytest.mark.parametrize("who", ["admin", "nurse"])
+def test_every_page_fits_360_px_and_loads_nothing_from_elsewhere(browser, live_server, seeded, people, page_urls,
+                                                                who):
+    context = browser.new_context(viewport=NARROW, accept_downloads=False)
+    page = context.new_page()
+    watch = Watch(page, live_server)
+    page.goto(live_server + "/console/login")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "login page"
+    sign_in(page, live_server, people[who].email)
+    too_wide = {}
+    for url in page_urls(who):
+        page.goto(live_server + url)
+        # Open every folded section: what is inside must fit too.
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 360:
+            too_wide[url] = width
+        name = url.strip("/").replace("/", "-").replace("?", "-").replace("=", "-") or "root"
+        shot(page, f"360-{who}-{name}"[:120])
+    context.close()
+    assert too_wide == {}
+    assert watch.foreign == []
+    assert watch.errors == []
