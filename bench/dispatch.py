@@ -1,0 +1,652 @@
+"""Benchmark: N due reminders dispatched by real workers through the real SDK to a local fake AT.
+
+    .venv/bin/python bench/dispatch.py [--reminders 1000000] [--workers 1,2,4] [--naive-sample 20000]
+
+Everything runs on this machine and talks only to 127.0.0.1:
+
+- PostgreSQL: a scratch database (``bench_dispatch``) on the machine's server,
+  created by Alembic's migrations and dropped at the end (``--keep-db`` keeps it).
+- Redis: a private ``redis-server`` on a free loopback port (no persistence),
+  or ``--redis-url``.
+- Africa's Talking: ``devtools.at_server`` in processes of its own
+  (``--at-servers``), each worker pointed at one of them; its capacity is
+  measured on its own first, and its CPU is measured during each run, to show
+  it is not what limits the result.
+- Workers: real ``flask --app wsgi worker`` processes (1, 2, 4 ...).
+
+For each worker count: the reminders are re-seeded (bulk ``INSERT ... SELECT``
+with ``generate_series``: one client, one appointment, one due reminder
+each), the workers are started and left to go idle, then one dispatch pass is
+enqueued (``jobs.dispatch_pass``, as the periodic table does) and the clock
+runs until the fake AT has accepted every reminder's SMS. Throughput is
+SMS accepted by AT / seconds from enqueueing the pass to the last acceptance.
+Afterwards the database must show every message and reminder ``sent`` and
+the fake AT must have received no (number, text) twice.
+
+The naive baseline runs in the same invocation on a sample (``--naive-sample``)
+with ``AT_MAX_RECIPIENTS=1``: one RQ job and one HTTP request per SMS.
+
+Prints one summary line and writes raw numbers (per-run timelines, CPU seconds
+per component) to ``bench/results/dispatch.json``. Every run is bounded in
+time (``--timeout``) and every process it starts is stopped by its pid.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+AT_KEY = "bench-at-key"
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
+DB_NAME = "bench_dispatch"
+LANGUAGES = ("en", "pt", "sw", "ny", "st", "zu")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+# --- processes --------------------------------------------------------------------------------
+
+def stop_process(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds: this process only (by its pid)."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+class PrivateRedis:
+    """A throwaway redis-server on a free loopback port, no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+
+        def up() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_until(up, 10, what="the private redis-server")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class FakeAT:
+    """``devtools.at_server`` in a process of its own (``serve-at`` below), with a compact count route."""
+
+    def __init__(self, logdir: Path, name: str, **options) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(logdir / f"{name}.log", "wb")
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve-at", "--port",
+                                      str(self.port), "--options", json.dumps(options)],
+                                     cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(self._up, 20, what=f"fake AT on port {self.port}")
+
+    def _up(self) -> bool:
+        try:
+            return requests.get(self.url + "/_bench/count", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def count(self) -> dict:
+        return requests.get(self.url + "/_bench/count", timeout=10).json()
+
+    def configure(self, **options) -> dict:
+        return requests.post(self.url + "/_control", json=options, timeout=10).json()
+
+    def pairs(self) -> list[str]:
+        """Every accepted recipient as ``number<TAB>crc32(text)``."""
+        return requests.get(self.url + "/_bench/pairs", timeout=120).text.split("\n")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
+def serve_at(port: int, options: dict) -> None:
+    """The fake AT (``devtools.at_server``) plus two cheap read-only routes for the benchmark.
+
+    ``GET /_sent`` counts duplicates on every call, too slow to poll at a
+    million records; ``/_bench/count`` is O(1) and ``/_bench/pairs`` lets
+    several servers' records be merged to count duplicates across them.
+    """
+    from flask import Response, jsonify
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from devtools.at_server import create_app
+
+    app = create_app(**options)
+    fake = app.extensions["at_server"]
+
+    @app.get("/_bench/count")
+    def bench_count():
+        with fake._lock:
+            last = fake.sent[-1]["at"] if fake.sent else None
+            first = fake.sent[0]["at"] if fake.sent else None
+            return jsonify(count=len(fake.sent), requests=fake.requests, first_at=first, last_at=last)
+
+    @app.get("/_bench/pairs")
+    def bench_pairs():
+        with fake._lock:
+            records = list(fake.sent)
+        body = "\n".join(f"{r['number']}\t{zlib.crc32(r['message'].encode()):08x}" for r in records)
+        return Response(body, content_type="text/plain")
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):
+            pass
+
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Quiet)
+    server.socket.listen(1024)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        fake.close()
+        server.server_close()
+
+
+def worker_env(db_url: str, redis_url: str, at_url: str, cap: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AT_", "SMS_", "CALLBACK_"))}
+    env.update(DATABASE_URL=db_url, REDIS_URL=redis_url, AT_USERNAME="sandbox", AT_API_KEY=AT_KEY,
+               AT_API_URL=at_url, AT_MAX_RECIPIENTS=str(cap), AT_SENDER_ID="CLINIC", SMS_BACKEND="africastalking",
+               SECRET_KEY="bench", PYTHONUNBUFFERED="1")
+    return env
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    return proc
+
+
+def kill_worker(proc: subprocess.Popen) -> None:
+    """SIGKILL a worker and any work horse it forked (RQ gives a horse a process group of its own)."""
+    import psutil
+
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    """A warm shutdown (SIGTERM: RQ finishes its job), then SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        kill_worker(proc)
+
+
+# --- CPU accounting ---------------------------------------------------------------------------
+
+@dataclass
+class CpuSample:
+    machine: object
+    by_pid: dict[int, float] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+
+def _cpu(proc) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
+
+
+def cpu_sample(groups: dict[str, list[int]]) -> CpuSample:
+    """CPU seconds of the processes in ``groups`` (and their children), and of PostgreSQL's processes."""
+    import psutil
+
+    sample = CpuSample(psutil.cpu_times())
+    wanted = {pid: name for name, pids in groups.items() for pid in pids}
+    for proc in psutil.process_iter(["pid", "name", "username", "ppid"]):
+        try:
+            info = proc.info
+            name = wanted.get(info["pid"]) or wanted.get(info["ppid"])
+            if name is None and info["username"] == "postgres":
+                name = "postgresql"
+            if name is None:
+                continue
+            sample.by_pid[info["pid"]] = _cpu(proc)
+            sample.names[info["pid"]] = name
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return sample
+
+
+def cpu_delta(before: CpuSample, after: CpuSample, wall: float) -> dict:
+    """Cores used per component between two samples (CPU seconds / wall seconds)."""
+    used: dict[str, float] = {}
+    for pid, seconds in after.by_pid.items():
+        name = after.names[pid]
+        used[name] = used.get(name, 0.0) + seconds - before.by_pid.get(pid, 0.0)
+    busy = lambda t: sum(t) - t.idle - getattr(t, "iowait", 0.0)  # noqa: E731
+    machine = busy(after.machine) - busy(before.machine)
+    out = {name: round(seconds / wall, 3) for name, seconds in sorted(used.items())}
+    out["machine_busy_cores"] = round(machine / wall, 3)
+    out["machine_cores"] = os.cpu_count()
+    return out
+
+
+# --- the database ----------------------------------------------------------------------------
+
+def create_database(pg_url: str, name: str):
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{pg_url}/{name}"
+
+
+def drop_database(pg_url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def make_app(db_url: str, redis_url: str, workdir: Path):
+    from gateway import create_app
+    from gateway.config import Settings
+
+    url = db_url.replace("postgresql://", "postgresql+psycopg://")
+    return create_app(Settings(instance_path=workdir, database_url=url, redis_url=redis_url, secret_key="bench",
+                               sms_backend="outbox"))
+
+
+def seed_clients(n: int, today: dt.date) -> None:
+    """n clients, each with one due appointment, in one INSERT ... SELECT per table (PostgreSQL).
+
+    Client g: phone +2782<g:7>, language by g, explicit wording for one in ten;
+    appointment kind and date follow the reminder template the client will get
+    (see ``seed_reminders``), so that texts vary as they would in real life.
+    """
+    import sqlalchemy as sa
+
+    from gateway.extensions import db
+    from gateway.models import Appointment, Client
+
+    g = sa.literal_column("g")
+    now = sa.literal(dt.datetime.utcnow())
+    langs = sa.literal_column("(ARRAY[%s])[1 + g %% %d]" % (", ".join(f"'{x}'" for x in LANGUAGES), len(LANGUAGES)))
+    series = sa.func.generate_series(1, n).alias("g")
+    clients = Client.__table__
+    db.session.execute(clients.insert().from_select(
+        ["id", "phone", "country", "language", "reminder_hour", "explicit_wording", "opted_out", "pin_failures",
+         "consecutive_failures", "planned_through", "created_at", "updated_at"],
+        sa.select(g, sa.literal("+2782") + sa.func.lpad(sa.cast(g, sa.Text), 7, "0"), sa.literal("ZA"), langs,
+                  sa.literal(9), (g % 10) == 0, sa.false(), sa.literal(0), sa.literal(0),
+                  sa.literal(today + dt.timedelta(days=400)), now, now).select_from(series)))
+    # template by g % 3: 0 before (refill in 2 days), 1 today (a child's dose or test), 2 missed (refill yesterday).
+    kind = sa.case((g % 3 != 1, "art_refill"), ((g % 6) == 1, "immunisation"), else_="infant_hiv_test")
+    name = sa.case((g % 3 != 1, "ART refill"), ((g % 6) == 1, "OPV1"), else_="PCR 6 weeks")
+    due = sa.case((g % 3 == 0, sa.literal(today + dt.timedelta(days=2))), (g % 3 == 1, sa.literal(today)),
+                  else_=sa.literal(today - dt.timedelta(days=1)))
+    db.session.execute(Appointment.__table__.insert().from_select(
+        ["id", "client_id", "kind", "name", "due_date", "status", "version", "created_at", "updated_at"],
+        sa.select(g, g, kind, name, due, sa.literal("due"), sa.literal(1), now, now).select_from(series)))
+    db.session.execute(sa.text("SELECT setval(pg_get_serial_sequence('clients', 'id'), :n)"), {"n": n})
+    db.session.execute(sa.text("SELECT setval(pg_get_serial_sequence('appointments', 'id'), :n)"), {"n": n})
+    db.session.commit()
+
+
+def reset_reminders() -> None:
+    """No reminders, messages, tasks or alerts: the clients and appointments stay."""
+    import sqlalchemy as sa
+
+    from gateway.extensions import db
+
+    db.session.execute(sa.text("TRUNCATE messages, reminder_appointments, reminders, tasks, alerts "
+                               "RESTART IDENTITY CASCADE"))
+    db.session.commit()
+
+
+def seed_reminders(n: int, today: dt.date, now: dt.datetime) -> None:
+    """Clients 1..n each get one reminder due now (templates before / today / missed), nothing else."""
+    import sqlalchemy as sa
+
+    from gateway.extensions import db
+    from gateway.models import Reminder, reminder_appointments
+
+    g = sa.literal_column("g")
+    template = sa.case((g % 3 == 0, "before"), (g % 3 == 1, "today"), else_="missed")
+    due = sa.case((g % 3 == 0, sa.literal(today + dt.timedelta(days=2))), (g % 3 == 1, sa.literal(today)),
+                  else_=sa.literal(today - dt.timedelta(days=1)))
+    series = sa.func.generate_series(1, n).alias("g")
+    db.session.execute(Reminder.__table__.insert().from_select(
+        ["id", "client_id", "send_date", "send_at", "stale_at", "template", "due_date", "status", "version",
+         "created_at", "updated_at"],
+        sa.select(g, g, sa.literal(today), sa.literal(now - dt.timedelta(minutes=10)),
+                  sa.literal(now + dt.timedelta(days=1)), template, due, sa.literal("scheduled"), sa.literal(1),
+                  sa.literal(now), sa.literal(now)).select_from(series)))
+    db.session.execute(reminder_appointments.insert().from_select(
+        ["reminder_id", "appointment_id"], sa.select(g, g).select_from(series)))
+    db.session.execute(sa.text("SELECT setval(pg_get_serial_sequence('reminders', 'id'), :n)"), {"n": n})
+    db.session.commit()
+
+
+def vacuum(db_url: str, tables: str = "") -> None:
+    """VACUUM ANALYZE (all tables, or the ones named): fresh statistics for the planner."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"VACUUM ANALYZE {tables}"))
+    engine.dispose()
+
+
+def database_state(db_url: str) -> dict:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        messages = dict(conn.execute(sa.text("SELECT status, count(*) FROM messages GROUP BY status")).all())
+        reminders = dict(conn.execute(sa.text("SELECT status, count(*) FROM reminders GROUP BY status")).all())
+        retry_pending = conn.execute(sa.text(
+            "SELECT count(*) FROM messages WHERE status = 'queued' AND next_attempt_at IS NOT NULL")).scalar()
+    engine.dispose()
+    return {"messages": messages, "reminders": reminders, "queued_with_retry_time": retry_pending}
+
+
+# --- measuring the fake AT on its own ---------------------------------------------------------
+
+def at_capacity(at: FakeAT, seconds: float = 5.0, threads: int = 8, recipients: int = 100) -> dict:
+    """Recipients/s the fake AT accepts from ``threads`` clients posting AT's form, for ``seconds``."""
+    stop_at = time.monotonic() + seconds
+    counts = [0] * threads
+    form_base = {"username": "sandbox", "message": "Capacity probe: please come to the clinic.", "bulkSMSMode": 1}
+
+    def client(i: int) -> None:
+        n = 0
+        while time.monotonic() < stop_at:
+            to = ",".join(f"+2799{i:02d}{(n * recipients + k) % 10**6:06d}" for k in range(recipients))
+            r = requests.post(at.url + "/version1/messaging", data={**form_base, "to": to},
+                              headers={"apiKey": AT_KEY, "Accept": "application/json"}, timeout=30)
+            r.raise_for_status()
+            counts[i] += recipients
+            n += 1
+
+    started = time.monotonic()
+    pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    wall = time.monotonic() - started
+    at.configure(reset=True)
+    return {"recipients_per_second": round(sum(counts) / wall), "threads": threads,
+            "recipients_per_request": recipients, "seconds": round(wall, 2)}
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redis_url: str, app, logdir: Path,
+             today: dt.date) -> dict:
+    """Start ``workers`` idle workers, seed n due reminders, enqueue one dispatch pass, time it, check it."""
+    import redis
+    from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
+
+    from gateway import clock
+
+    with app.app_context():
+        reset_reminders()
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()
+    servers = [FakeAT(logdir, f"{label}-at{i}", api_key=AT_KEY) for i in range(args.at_servers)]
+    procs: list[subprocess.Popen] = []
+    timeline: list[tuple[float, int]] = []
+    result: dict = {"label": label, "reminders": n, "workers": workers, "recipients_per_request": cap}
+    try:
+        for i in range(workers):
+            env = worker_env(db_url, redis_url, servers[i % len(servers)].url, cap)
+            procs.append(start_worker(env, logdir / f"{label}-worker{i}.log"))
+        wait_until(lambda: len(Worker.all(connection=conn)) >= workers, 60, what="workers to register")
+        time.sleep(1.0)  # their first tick's passes (nothing due yet) are done
+        # Seeded while the workers idle, so the clock below starts with the pass. A periodic pass may
+        # still start a moment before ours: the first message's creation time catches that.
+        with app.app_context():
+            seed_reminders(n, today, clock.utcnow())
+        vacuum(db_url, "reminders, reminder_appointments")
+        groups = {"workers": [p.pid for p in procs], "fake_at": [s.proc.pid for s in servers],
+                  "redis": [args.redis_pid] if args.redis_pid else [], "bench": [os.getpid()]}
+        before = cpu_sample(groups)
+        enqueued = time.time()
+        Queue("default", connection=conn, serializer=JSONSerializer).enqueue(
+            "jobs.dispatch_pass", job_timeout=3600, result_ttl=3600)
+        deadline = time.monotonic() + args.timeout
+        total = 0
+        while time.monotonic() < deadline:
+            total = sum(s.count()["count"] for s in servers)
+            timeline.append((round(time.time() - enqueued, 2), total))
+            if total >= n:
+                break
+            dead = [p.pid for p in procs if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"worker(s) {dead} exited; see {logdir}")
+            time.sleep(0.5)
+        after = cpu_sample(groups)
+        wall = time.time() - enqueued
+        counts = [s.count() for s in servers]
+        last_at = max((c["last_at"] or 0) for c in counts)
+        first_at = min((c["first_at"] or float("inf")) for c in counts)
+        started = min(enqueued, first_message_created(db_url) or enqueued)
+        elapsed = (last_at - started) if total >= n else (time.time() - started)
+        result.update(
+            complete=total >= n, accepted_at_at=total, seconds=round(elapsed, 2),
+            sms_per_second=round(total / elapsed, 1) if elapsed > 0 else None,
+            pass_started_early_by=round(enqueued - started, 2),
+            seconds_to_first_sms=round(first_at - started, 2) if first_at != float("inf") else None,
+            requests=sum(c["requests"] for c in counts),
+            cpu_cores=cpu_delta(before, after, wall),
+        )
+        time.sleep(1.0)  # the last request's outcome is committed just after AT answers
+    finally:
+        for proc in procs:
+            stop_worker(proc)
+        pairs: list[str] = []
+        for server in servers:
+            with contextlib.suppress(requests.RequestException):
+                pairs.extend(p for p in server.pairs() if p)
+            server.stop()
+    seen: dict[str, int] = {}
+    for pair in pairs:
+        seen[pair] = seen.get(pair, 0) + 1
+    result["duplicates_at_at"] = sum(c - 1 for c in seen.values() if c > 1)
+    result["distinct_recipients_at_at"] = len(seen)
+    result["database"] = database_state(db_url)
+    result["timeline"] = _thin(timeline, 200)
+    result["steady_sms_per_second"] = _steady_rate(timeline)
+    return result
+
+
+def first_message_created(db_url: str) -> float | None:
+    """When the first message was made (epoch seconds), i.e. when the first pass claimed its first batch."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        first = conn.execute(sa.text("SELECT min(created_at) FROM messages")).scalar()
+    engine.dispose()
+    return first.replace(tzinfo=dt.timezone.utc).timestamp() if first else None
+
+
+def _thin(points: list, at_most: int) -> list:
+    if len(points) <= at_most:
+        return points
+    step = len(points) / at_most
+    return [points[int(i * step)] for i in range(at_most)] + [points[-1]]
+
+
+def _steady_rate(timeline: list[tuple[float, int]]) -> float | None:
+    """SMS/s between 10 % and 90 % of the final count (start-up and tail left out)."""
+    if not timeline or timeline[-1][1] == 0:
+        return None
+    final = timeline[-1][1]
+    lo = next(((t, c) for t, c in timeline if c >= final * 0.1), None)
+    hi = next(((t, c) for t, c in timeline if c >= final * 0.9), None)
+    if lo is None or hi is None or hi[0] <= lo[0]:
+        return None
+    return round((hi[1] - lo[1]) / (hi[0] - lo[0]), 1)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve-at"]:
+        sub = argparse.ArgumentParser()
+        sub.add_argument("--port", type=int, required=True)
+        sub.add_argument("--options", default="{}")
+        opts = sub.parse_args(argv[1:])
+        serve_at(opts.port, json.loads(opts.options))
+        return
+    # A SIGTERM (or timeout(1)) unwinds through the finally blocks: workers, servers and the database go.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reminders", type=int, default=1_000_000)
+    parser.add_argument("--workers", default="1,2,4", help="worker process counts, comma separated")
+    parser.add_argument("--naive-sample", type=int, default=20_000, help="reminders in the naive baseline (0: skip)")
+    parser.add_argument("--naive-workers", default=None, help="worker counts for the baseline (default: --workers)")
+    parser.add_argument("--recipients", type=int, default=100, help="AT_MAX_RECIPIENTS for the bulk runs")
+    parser.add_argument("--at-servers", type=int, default=1, help="fake AT processes (workers spread over them)")
+    parser.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL server (no database name)")
+    parser.add_argument("--redis-url", default=None, help="default: a private redis-server on a free port")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take at most")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--output", default=str(RESULTS / "dispatch.json"))
+    args = parser.parse_args(argv)
+    worker_counts = [int(x) for x in args.workers.split(",") if x]
+    naive_counts = [int(x) for x in (args.naive_workers or args.workers).split(",") if x]
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
+    logdir = work / "logs"
+    logdir.mkdir()
+    private_redis = None
+    args.redis_pid = None
+    if args.redis_url is None:
+        private_redis = PrivateRedis(work)
+        args.redis_url, args.redis_pid = private_redis.url, private_redis.proc.pid
+    db_url = create_database(args.pg_url, DB_NAME)
+    report: dict = {"started": dt.datetime.now().isoformat(timespec="seconds"), "machine_cores": os.cpu_count(),
+                    "reminders": args.reminders, "logs": str(logdir), "runs": []}
+    try:
+        from flask_migrate import upgrade
+
+        from gateway import clock
+
+        app = make_app(db_url, args.redis_url, work)
+        today = clock.utcnow().date()
+        with app.app_context():
+            upgrade()
+            t = time.perf_counter()
+            seed_clients(max(args.reminders, args.naive_sample), today)
+            report["seed_clients_seconds"] = round(time.perf_counter() - t, 1)
+        vacuum(db_url)
+        probe = FakeAT(logdir, "capacity", api_key=AT_KEY)
+        try:
+            report["fake_at_capacity"] = at_capacity(probe)
+        finally:
+            probe.stop()
+        print(f"fake AT alone: {report['fake_at_capacity']['recipients_per_second']} recipients/s", flush=True)
+        for w in naive_counts if args.naive_sample else []:
+            run = run_once(f"naive-w{w}", args.naive_sample, w, 1, args, db_url, args.redis_url, app, logdir, today)
+            report["runs"].append(run)
+            print(f"  naive  {w} worker(s): {run['sms_per_second']} SMS/s ({run['seconds']} s), "
+                  f"duplicates {run['duplicates_at_at']}, cpu {run['cpu_cores']}", flush=True)
+        for w in worker_counts:
+            run = run_once(f"bulk-w{w}", args.reminders, w, args.recipients, args, db_url, args.redis_url, app,
+                           logdir, today)
+            report["runs"].append(run)
+            print(f"  bulk   {w} worker(s): {run['sms_per_second']} SMS/s ({run['seconds']} s), "
+                  f"duplicates {run['duplicates_at_at']}, cpu {run['cpu_cores']}", flush=True)
+    finally:
+        if private_redis:
+            private_redis.stop()
+        if not args.keep_db:
+            with contextlib.suppress(Exception):
+                drop_database(args.pg_url, DB_NAME)
+    naive = {r["workers"]: r["sms_per_second"] for r in report["runs"] if r["label"].startswith("naive")}
+    bulk = [r for r in report["runs"] if r["label"].startswith("bulk")]
+    for r in bulk:
+        base = naive.get(r["workers"]) or (max(naive.values()) if naive else None)
+        r["ratio_to_naive"] = round(r["sms_per_second"] / base, 1) if base else None
+    Path(args.output).write_text(json.dumps(report, indent=2, default=str))
+    parts = ", ".join(f"{r['workers']}w {r['sms_per_second']:.0f} SMS/s (x{r['ratio_to_naive']} naive)" for r in bulk)
+    naive_text = ", ".join(f"{w}w {v:.0f}" for w, v in sorted(naive.items()))
+    dups = sum(r["duplicates_at_at"] for r in report["runs"])
+    complete = all(r.get("complete") for r in report["runs"])
+    print(f"dispatch: {args.reminders} reminders: {parts}; naive ({args.naive_sample}, 1 per job/request): "
+          f"{naive_text} SMS/s; duplicates at AT {dups}; {'all sent' if complete else 'NOT ALL SENT'} "
+          f"-> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
