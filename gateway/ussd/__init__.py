@@ -1,7 +1,8 @@
 """The USSD service: one request of a session in, one screen out.
 
 ``handle(UssdRequest) -> Screen(text, end)`` is what the Africa's Talking
-callback (``gateway/callbacks/ussd.py``) and ``flask ussd simulate`` call.
+callback (``gateway/callbacks/ussd.py``), ``flask ussd simulate`` and the
+console's USSD phone (``gateway/console/views/phone.py``) call.
 It knows sessions, paths and screens, not HTTP: the callback adds ``CON ``
 or ``END `` and speaks AT's field names.
 
@@ -39,6 +40,7 @@ from flask import Flask, current_app
 import menus
 
 from ..extensions import db
+from ..i18n import language as supported_language
 from ..i18n import render
 from ..phones import PhoneError, masked, normalise
 from . import services, sessions
@@ -66,6 +68,8 @@ class UssdRequest:
     path: str = ""  # every answer so far joined by "*"; "" on a session's first request
     network: str | None = None  # the mobile network's code, for its screen limit
     service_code: str | None = None
+    # The screens' language instead of the caller's own (the console's USSD phone; AT never sets it).
+    language: str | None = None
 
 
 class Screen(NamedTuple):
@@ -121,17 +125,20 @@ def handle(request: UssdRequest) -> Screen:
                 return _not_yours(session_id, find_caller(phone), limit)
             # The caller a session began with stays its caller (one query, not two; the same menu throughout).
             caller = (recall_caller(phone, record.caller) if record is not None else None) or find_caller(phone)
+            caller.chosen_language = request.language
             return _answer(store, session_id, request.path or "", caller, limit, record)
     except BusySession:
         log.warning("USSD session %s: still answering an earlier request; this one gave up", session_id)
     except Exception:
         db.session.rollback()
         log.exception("USSD session %s of %s failed", session_id, masked(phone))
-    return _unavailable(_language(caller, phone), limit)
+    return _unavailable(_language(caller, phone, request.language), limit)
 
 
-def _language(caller: Caller | None, phone: str) -> str:
+def _language(caller: Caller | None, phone: str, chosen: str | None = None) -> str:
     """The caller's language for a last screen, as far as it can still be found out."""
+    if chosen:
+        return supported_language(chosen)
     if caller is not None:
         return caller.language
     try:

@@ -53,6 +53,7 @@ class Caller:
     phone: str  # E.164
     client: Client | None = None
     user: User | None = None
+    chosen_language: str | None = None  # the screens' language, when the request names one (UssdRequest.language)
 
     @property
     def key(self) -> list:
@@ -86,6 +87,8 @@ class Caller:
 
     @property
     def language(self) -> str:
+        if self.chosen_language:
+            return supported_language(self.chosen_language)
         if self.client is not None:
             return supported_language(self.client.language)
         return COUNTRIES[self.country].language if self.country in COUNTRIES else "en"

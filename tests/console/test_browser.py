@@ -73,7 +73,8 @@ def sign_in(page, base_url: str, email: str) -> None:
 
 
 def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
-    """Sign in, enrol one client, upload a CSV with one bad row, open a timeline, record a pick-up, sign out."""
+    """Sign in, enrol one client, upload a CSV with one bad row, open a timeline, record a pick-up, try her USSD
+    menus on the USSD phone, sign out."""
     context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     page = context.new_page()
     watch = Watch(page, live_server)
@@ -140,6 +141,26 @@ def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
     page.wait_for_selector("text=Pick-up recorded.")
     shot(page, "5-timeline")
 
+    # Try her USSD menus on the page's phone: dial as her, type on the keypad, send, read the next screen.
+    page.click("nav >> text=USSD phone")
+    page.fill("#f-phone", "082 555 0001")
+    page.click("button:has-text('Dial')")
+    page.wait_for_selector("#ussd-screen")
+    assert page.inner_text("#ussd-screen").startswith("Clinic reminders\n1. My next visit")
+    assert page.is_visible("text=Lindiwe, a client of Khayelitsha CHC: the client menu")
+    page.click("#keypad >> text=4")  # the script types it: no request yet
+    assert page.input_value("#f-answer") == "4"
+    page.click("button:has-text('Send')")
+    page.wait_for_selector("#ussd-screen:has-text('My settings')")
+    assert page.inner_text("#ussd-screen") == "My settings\n1. Language\n2. Reminder time\n3. Stop SMS\n" \
+                                               "4. Set a PIN\n0. Back"
+    page.set_viewport_size(NARROW)  # a call in progress fits a phone's width too
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shot(page, "6-ussd-phone")
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.click("button:has-text('Hang up')")
+    page.wait_for_selector("text=You hung up.")
+
     page.click("button:has-text('Sign out')")
     page.wait_for_selector("text=You are signed out.")
     page.goto(live_server + "/console/")
@@ -155,7 +176,7 @@ def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
     assert lindiwe.site_id == sites[0].id
     nurse = f"user:{people['nurse'].id}"
     actions = set(db.session.scalars(select(AuditEntry.action).where(AuditEntry.actor == nurse)))
-    assert {"user.signed_in", "client.enrolled", "art.dispensed", "user.signed_out"} <= actions
+    assert {"user.signed_in", "client.enrolled", "art.dispensed", "ussd_phone.played", "user.signed_out"} <= actions
 
 
 @pytest.mark.parametrize("who", ["admin", "nurse"])

@@ -5,6 +5,7 @@
 - ``clients``: search, the client page with its timeline, and its actions
 - ``delivery``: outbox and delivery, retries, charts
 - ``admin``: users, sites, schedules, audit log, operations, alerts
+- ``phone``: the USSD phone, real USSD sessions played in the page
 """
 from __future__ import annotations
 
@@ -105,4 +106,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from . import admin, clients, delivery, enrol, today  # noqa: E402,F401  (routes register on bp)
+from . import admin, clients, delivery, enrol, phone, today  # noqa: E402,F401  (routes register on bp)

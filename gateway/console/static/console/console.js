@@ -1,4 +1,5 @@
-// The console's only script. Everything works without it; it adds an upload progress bar to the CSV import.
+// The console's only script. Everything works without it; it adds an upload progress bar to the CSV import,
+// and lets the USSD phone's keypad type into the answer without a trip to the server.
 (function () {
   "use strict";
   var form = document.getElementById("import-form");
@@ -47,5 +48,20 @@
       error.hidden = false;
     });
     xhr.send(new FormData(form));
+  });
+})();
+(function () {
+  "use strict";
+  var keypad = document.getElementById("keypad");
+  var answer = document.getElementById("f-answer");
+  var form = document.getElementById("phone-form");
+  if (!keypad || !answer || !form) return;
+  form.addEventListener("click", function (event) {
+    var key = event.target.closest ? event.target.closest("button[name=key]") : null;
+    if (!key) return;
+    event.preventDefault(); // without this script the key is posted, and the server types it
+    if (key.value === "del") answer.value = answer.value.slice(0, -1);
+    else if (answer.value.length < answer.maxLength) answer.value += key.value;
+    answer.focus();
   });
 })();
