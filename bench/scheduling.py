@@ -13,7 +13,7 @@ number of clients shows as the same peak at every size. The resident set is
 also sampled after every batch (``rss_samples``: phase, clients done, MB).
 
 Prints one summary line and writes the raw numbers, with the machine they
-were measured on, to bench/results/scheduling.json.
+were measured on, to bench/results/scheduling-<database>.json (sqlite or postgresql).
 """
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def main() -> None:
               "machine": started | {"load_average_at_end": os.getloadavg()}, "runs": runs}
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scheduling.json").write_text(json.dumps(result, indent=2))
+    (out / f"scheduling-{runs[0]['database'].split('+')[0]}.json").write_text(json.dumps(result, indent=2))
     print(f"scheduling ({runs[0]['database']}): " + "; ".join(
         f"{r['clients']} clients in {r['total_seconds']} s (import {r['import_seconds']} s, "
         f"plan {r['plan_seconds']} s), {r['clients_per_second']} clients/s, {r['rows_per_second']} rows/s, "
