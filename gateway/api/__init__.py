@@ -1,6 +1,12 @@
 """The JSON API (``/api/v1``): bearer-token auth and JSON errors for every failure."""
 from __future__ import annotations
 
+import functools
+import json
+import re
+from pathlib import Path
+
+import yaml
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -32,6 +38,8 @@ def _http_error(exc: HTTPException):
 
 @bp.before_request
 def _authenticate():
+    if request.endpoint == "api.openapi":
+        return None  # the description holds no data: a client may read it before it has a token
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -58,13 +66,41 @@ def json_body() -> dict:
     raw = request.get_data(cache=True)
     if len(raw) > settings.max_json_bytes:
         raise GatewayError(f"the body is larger than {settings.max_json_bytes} bytes", {"body": "too large"})
+    # Each of these was a 500 once: strict UTF-8 first, since json.loads lets UTF-8-encoded surrogates
+    # (b"\xed\xa0\x80") through; RecursionError for arrays nested deeper than the parser goes.
     try:
+        raw.decode("utf-8")
         data = request.get_json(force=True, silent=False)
-    except HTTPException:
+    except (HTTPException, UnicodeDecodeError, RecursionError):
         raise GatewayError("the body is not valid JSON (UTF-8)", {"body": "not valid JSON"}) from None
     if not isinstance(data, dict):
         raise GatewayError("the body must be a JSON object", {"body": "must be a JSON object"})
+    if _SURROGATE_ESCAPE.search(raw) and not _encodable(data):
+        # An escaped "\ud800" alone is JSON but no text: the database fails on it. Pairs are fine.
+        raise GatewayError("the body is not valid JSON (UTF-8)", {"body": "has an unpaired surrogate (\\udXXX)"})
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _encodable(data) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 description (``openapi.yaml`` beside this file), as JSON."""
+    return jsonify(openapi_document())
+
+
+@functools.cache
+def openapi_document() -> dict:
+    return yaml.safe_load(Path(__file__).with_name("openapi.yaml").read_text(encoding="utf-8"))
 
 
 from . import clients  # noqa: E402,F401  (routes register on bp)

@@ -4,17 +4,19 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
-from .. import appointments, reminders
+from .. import appointments, fields, reminders
 from ..clients import enrolment, importer
 from ..errors import GatewayError, NotFound, ValidationError
 from ..extensions import db
-from ..models import Client
+from ..models import Client, Site
 from . import bp, json_body
+
+MAX_ID = 2**31 - 1  # the largest id a row can have (32-bit integer keys)
 
 
 def visible_client(client_id: int) -> Client:
     """The client if this token's user may see her; coordinators see only their sites' clients."""
-    client = db.session.get(Client, client_id)
+    client = db.session.get(Client, client_id) if client_id <= MAX_ID else None  # else the driver overflows: a 500
     if client is None or not _may_see(client):
         raise NotFound("no such client")
     return client
@@ -29,6 +31,9 @@ def _may_see(client: Client) -> bool:
 def _site_for_new_client(requested: int | None) -> int | None:
     """Which site a new client joins: as asked (if allowed), or a coordinator's only site."""
     if g.user.role == "admin":
+        if requested is not None and (not 0 < requested <= MAX_ID or db.session.get(Site, requested) is None):
+            # Else the insert fails on the foreign key: a 500, not a 422 naming the field.
+            raise ValidationError("no such site", {"site_id": "no such site"})
         return requested
     mine = {s.id for s in g.user.sites}
     if requested is None:
@@ -107,7 +112,11 @@ def import_clients():
         raise GatewayError("send the CSV with Content-Type: text/csv", {"body": "must be text/csv"})
     if request.content_length is not None and request.content_length > settings.max_upload_bytes:
         raise GatewayError("the file is too large", {"body": f"at most {settings.max_upload_bytes} bytes"})
-    site_id = _site_for_new_client(request.args.get("site_id", type=int))
+    try:  # not type=int: that reads "?site_id=1O" as no site at all
+        site_id = fields.integer(request.args.get("site_id"), 1, MAX_ID)
+    except fields.FieldError as exc:
+        raise ValidationError("bad site_id", {"site_id": str(exc)}) from None
+    site_id = _site_for_new_client(site_id)
     report = importer.import_csv(request.stream, default_country=settings.default_country, actor=g.actor,
                                  site_id=site_id, batch_size=settings.import_batch_size)
     db.session.commit()

@@ -117,7 +117,8 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     for key in data:
         if key not in known:
             check.fail(str(key)[:40], "unknown field")
-    country = check("country", _country, data.get("country") or default_country)
+    raw_country = data.get("country")  # absent, null or "": the default; a false or 0 is refused, not defaulted
+    country = check("country", _country, default_country if raw_country is None or raw_country == "" else raw_country)
     phone = check("phone", _phone, data.get("phone"), country or default_country)
     language = check("language", _language, data.get("language"), country)
     name = check("name", fields.text, data.get("name"), 120)

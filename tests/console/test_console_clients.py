@@ -21,7 +21,8 @@ def thandi(sites, enrol):
 
 def audit_actions(client_id):
     return [a for a in db.session.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == client_id,
-                                                                          AuditEntry.entity == "client"))]
+                                                                          AuditEntry.entity == "client")
+                                                .order_by(AuditEntry.id))]
 
 
 @pytest.mark.parametrize("query", ["082 123 4567", "0821234567", "+27 82 123 4567", "0027821234567",
