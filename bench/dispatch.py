@@ -1,34 +1,54 @@
 """Benchmark: N due reminders dispatched by real workers through the real SDK to a local fake AT.
 
-    .venv/bin/python bench/dispatch.py [--reminders 1000000] [--workers 1,2,4] [--naive-sample 20000]
+    .venv/bin/python bench/dispatch.py [--reminders 1000000] [--workers 1,2,4] [--naive-sample 5000]
 
 Everything runs on this machine and talks only to 127.0.0.1:
 
-- PostgreSQL: a scratch database (``bench_dispatch``) on the machine's server,
-  created by Alembic's migrations and dropped at the end (``--keep-db`` keeps it).
+- PostgreSQL: a scratch database (``bench_dispatch_<pid>``) on the machine's
+  server (``--pg-url``), created by Alembic's migrations and dropped at the
+  end (``--keep-db`` keeps it).
 - Redis: a private ``redis-server`` on a free loopback port (no persistence),
-  or ``--redis-url``.
+  or ``--redis-url`` (flushed before each run).
 - Africa's Talking: ``devtools.at_server`` in processes of its own
   (``--at-servers``), each worker pointed at one of them; its capacity is
   measured on its own first, and its CPU is measured during each run, to show
   it is not what limits the result.
-- Workers: real ``flask --app wsgi worker`` processes (1, 2, 4 ...).
+- Workers: real ``flask --app wsgi worker`` processes (1, 2, 4 ...), each
+  sending through the ``africastalking`` SDK (``AT_API_URL`` pointing at the
+  fake AT).
 
 For each worker count: the reminders are re-seeded (bulk ``INSERT ... SELECT``
 with ``generate_series``: one client, one appointment, one due reminder
 each), the workers are started and left to go idle, then one dispatch pass is
 enqueued (``jobs.dispatch_pass``, as the periodic table does) and the clock
 runs until the fake AT has accepted every reminder's SMS. Throughput is
-SMS accepted by AT / seconds from enqueueing the pass to the last acceptance.
-Afterwards the database must show every message and reminder ``sent`` and
-the fake AT must have received no (number, text) twice.
+SMS accepted by AT / seconds from enqueueing the pass to the last acceptance
+(``steady_sms_per_second``: between 10 % and 90 % of them). Afterwards the
+database must show every message and reminder ``sent``, and the fake AT,
+which records every recipient it accepted, is asked for duplicates: a
+(number, text) accepted twice, or a number that got two SMS at all (each
+client has one reminder). ``bulk_mode_share`` is the share of SMS that came
+with ``bulkSMSMode=1``.
 
 The naive baseline runs in the same invocation on a sample (``--naive-sample``)
-with ``AT_MAX_RECIPIENTS=1``: one RQ job and one HTTP request per SMS.
+with ``AT_MAX_RECIPIENTS=1``: one RQ job and one HTTP request per SMS, with
+the same worker counts (``--naive-workers``); each bulk run's ``ratio_to_naive``
+is against the naive run with as many workers.
 
-Prints one summary line and writes raw numbers (per-run timelines, CPU seconds
-per component) to ``bench/results/dispatch.json``. Every run is bounded in
-time (``--timeout``) and every process it starts is stopped by its pid.
+CPU is measured per component for each run, in cores (CPU seconds / wall
+seconds): workers, fake AT, Redis, this process, PostgreSQL (the server's
+background processes and the bench database's backends, not other
+databases'), and the whole machine.
+
+Prints progress, then one summary line (SMS/s per worker count, the ratio to
+the naive baseline, the speed-up against one worker, the 5,000 SMS/s target,
+duplicates) and writes the raw numbers (machine, PostgreSQL settings, per-run
+timelines, CPU per component) to ``bench/results/dispatch.json`` (a run that
+failed or was stopped writes ``dispatch.failed.json`` instead). Every run is
+bounded in time (``--timeout``), every wait is bounded, and every process it
+starts is stopped by its pid (a SIGTERM or Ctrl-C unwinds through the
+clean-up); the worker and fake AT logs stay in the temporary folder named in
+the results (``logs``).
 """
 from __future__ import annotations
 
@@ -56,7 +76,8 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 AT_KEY = "bench-at-key"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
-DB_NAME = "bench_dispatch"
+DB_NAME = "bench_dispatch"  # prefix: each invocation makes bench_dispatch_<pid>
+TARGET_SMS_PER_SECOND = 5000  # the issue's target, with AT's bulk mode
 LANGUAGES = ("en", "pt", "sw", "ny", "st", "zu")
 
 
@@ -111,7 +132,13 @@ class PrivateRedis:
             except redis.ConnectionError:
                 return False
 
-        wait_until(up, 10, what="the private redis-server")
+        try:
+            wait_until(up, 10, what="the private redis-server")
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            client.close()
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -127,7 +154,11 @@ class FakeAT:
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve-at", "--port",
                                       str(self.port), "--options", json.dumps(options)],
                                      cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._up, 20, what=f"fake AT on port {self.port}")
+        try:
+            wait_until(self._up, 20, what=f"fake AT on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
 
     def _up(self) -> bool:
         try:
@@ -142,7 +173,7 @@ class FakeAT:
         return requests.post(self.url + "/_control", json=options, timeout=10).json()
 
     def pairs(self) -> list[str]:
-        """Every accepted recipient as ``number<TAB>crc32(text)``."""
+        """Every accepted recipient as ``number<TAB>crc32(text)<TAB>bulkSMSMode``."""
         return requests.get(self.url + "/_bench/pairs", timeout=120).text.split("\n")
 
     def stop(self) -> None:
@@ -176,7 +207,8 @@ def serve_at(port: int, options: dict) -> None:
     def bench_pairs():
         with fake._lock:
             records = list(fake.sent)
-        body = "\n".join(f"{r['number']}\t{zlib.crc32(r['message'].encode()):08x}" for r in records)
+        body = "\n".join(f"{r['number']}\t{zlib.crc32(r['message'].encode()):08x}\t{r.get('bulkSMSMode')}"
+                         for r in records)
         return Response(body, content_type="text/plain")
 
     class Quiet(WSGIRequestHandler):
@@ -229,6 +261,8 @@ def kill_worker(proc: subprocess.Popen) -> None:
 def stop_worker(proc: subprocess.Popen) -> None:
     """A warm shutdown (SIGTERM: RQ finishes its job), then SIGKILL if it lingers."""
     if proc.poll() is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         return
     with contextlib.suppress(ProcessLookupError):
         proc.send_signal(signal.SIGTERM)
@@ -236,6 +270,10 @@ def stop_worker(proc: subprocess.Popen) -> None:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         kill_worker(proc)
+        return
+    # Its scheduler (a child RQ forks) stops with it; anything of its process group left is killed.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- CPU accounting ---------------------------------------------------------------------------
@@ -252,17 +290,47 @@ def _cpu(proc) -> float:
     return t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
 
 
-def cpu_sample(groups: dict[str, list[int]]) -> CpuSample:
-    """CPU seconds of the processes in ``groups`` (and their children), and of PostgreSQL's processes."""
+def postmaster_pid(db_url: str) -> int | None:
+    """The PostgreSQL server's main process (the parent of our backend), if it runs on this machine."""
+    import psutil
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            backend = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            try:
+                return psutil.Process(backend).ppid()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                return None
+    finally:
+        engine.dispose()
+
+
+def _ours(proc, postmaster: int, db_name: str) -> bool:
+    """A process of our PostgreSQL server that works for this benchmark: a background process, or a
+    backend of the bench database (other databases' backends, e.g. someone's tests, are left out)."""
+    if proc.info["pid"] == postmaster:
+        return True
+    if proc.info["ppid"] != postmaster:
+        return False
+    title = " ".join(proc.info["cmdline"] or [])
+    is_backend = "(" in title or "[local]" in title  # "postgres: user db 127.0.0.1(5432) idle"
+    return not is_backend or f" {db_name} " in f"{title} "
+
+
+def cpu_sample(groups: dict[str, list[int]], postgres: tuple[int, str] | None = None) -> CpuSample:
+    """CPU seconds of the processes in ``groups`` (and their children), and of PostgreSQL's processes
+    (``postgres``: its main process and the bench database's name; see ``_ours``)."""
     import psutil
 
     sample = CpuSample(psutil.cpu_times())
     wanted = {pid: name for name, pids in groups.items() for pid in pids}
-    for proc in psutil.process_iter(["pid", "name", "username", "ppid"]):
+    for proc in psutil.process_iter(["pid", "name", "username", "ppid", "cmdline"]):
         try:
             info = proc.info
             name = wanted.get(info["pid"]) or wanted.get(info["ppid"])
-            if name is None and info["username"] == "postgres":
+            if name is None and postgres and _ours(proc, *postgres):
                 name = "postgresql"
             if name is None:
                 continue
@@ -457,13 +525,15 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
 
     with app.app_context():
         reset_reminders()
-    conn = redis.Redis.from_url(redis_url)
+    conn = redis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=10)
     conn.flushdb()
-    servers = [FakeAT(logdir, f"{label}-at{i}", api_key=AT_KEY) for i in range(args.at_servers)]
+    servers: list[FakeAT] = []
     procs: list[subprocess.Popen] = []
     timeline: list[tuple[float, int]] = []
     result: dict = {"label": label, "reminders": n, "workers": workers, "recipients_per_request": cap}
     try:
+        for i in range(args.at_servers):
+            servers.append(FakeAT(logdir, f"{label}-at{i}", api_key=AT_KEY))
         for i in range(workers):
             env = worker_env(db_url, redis_url, servers[i % len(servers)].url, cap)
             procs.append(start_worker(env, logdir / f"{label}-worker{i}.log"))
@@ -476,14 +546,18 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
         vacuum(db_url, "reminders, reminder_appointments")
         groups = {"workers": [p.pid for p in procs], "fake_at": [s.proc.pid for s in servers],
                   "redis": [args.redis_pid] if args.redis_pid else [], "bench": [os.getpid()]}
-        before = cpu_sample(groups)
+        before = cpu_sample(groups, args.postgres)
         enqueued = time.time()
-        Queue("default", connection=conn, serializer=JSONSerializer).enqueue(
+        pass_job = Queue("default", connection=conn, serializer=JSONSerializer).enqueue(
             "jobs.dispatch_pass", job_timeout=3600, result_ttl=3600)
         deadline = time.monotonic() + args.timeout
         total = 0
         while time.monotonic() < deadline:
-            total = sum(s.count()["count"] for s in servers)
+            try:
+                total = sum(s.count()["count"] for s in servers)
+            except requests.RequestException:  # a busy server answers the next poll
+                time.sleep(0.5)
+                continue
             timeline.append((round(time.time() - enqueued, 2), total))
             if total >= n:
                 break
@@ -491,7 +565,7 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
             if dead:
                 raise RuntimeError(f"worker(s) {dead} exited; see {logdir}")
             time.sleep(0.5)
-        after = cpu_sample(groups)
+        after = cpu_sample(groups, args.postgres)
         wall = time.time() - enqueued
         counts = [s.count() for s in servers]
         last_at = max((c["last_at"] or 0) for c in counts)
@@ -505,6 +579,7 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
             seconds_to_first_sms=round(first_at - started, 2) if first_at != float("inf") else None,
             requests=sum(c["requests"] for c in counts),
             cpu_cores=cpu_delta(before, after, wall),
+            dispatch_pass=pass_outcome(pass_job),
         )
         time.sleep(1.0)  # the last request's outcome is committed just after AT answers
     finally:
@@ -516,14 +591,46 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
                 pairs.extend(p for p in server.pairs() if p)
             server.stop()
     seen: dict[str, int] = {}
-    for pair in pairs:
-        seen[pair] = seen.get(pair, 0) + 1
+    numbers: dict[str, int] = {}
+    bulk_mode = 0
+    for line in pairs:
+        number, crc, bulk = (line.split("\t") + ["", ""])[:3]
+        seen[f"{number}\t{crc}"] = seen.get(f"{number}\t{crc}", 0) + 1
+        numbers[number] = numbers.get(number, 0) + 1
+        bulk_mode += bulk == "1"
+    # Each client has exactly one due reminder: a (number, text) twice is a duplicate SMS, and so is
+    # any number that got two SMS at all.
     result["duplicates_at_at"] = sum(c - 1 for c in seen.values() if c > 1)
-    result["distinct_recipients_at_at"] = len(seen)
+    result["numbers_sent_more_than_once_at_at"] = sum(1 for c in numbers.values() if c > 1)
+    result["distinct_recipients_at_at"] = len(numbers)
+    result["records_at_at"] = len(pairs)
+    result["bulk_mode_share"] = round(bulk_mode / len(pairs), 4) if pairs else None
     result["database"] = database_state(db_url)
+    # Complete: every client's SMS reached AT exactly once, and the database says every message was sent
+    # (AT's count reaching n alone could hide a duplicate standing in for a missing SMS).
+    result["complete"] = bool(result.get("complete") and len(numbers) == n and len(pairs) == n
+                              and result["database"]["messages"] == {"sent": n}
+                              and result["database"]["reminders"] == {"sent": n})
     result["timeline"] = _thin(timeline, 200)
     result["steady_sms_per_second"] = _steady_rate(timeline)
     return result
+
+
+def pass_outcome(job) -> dict | None:
+    """How long our dispatch pass (one RQ job: claim, render, insert, enqueue) ran, and what it counted.
+
+    The pass is one job on one worker however many there are: with one worker
+    no SMS goes before it ends; with more, it is the ceiling once the senders
+    keep up with it.
+    """
+    try:
+        job.refresh()
+        took = (job.ended_at - job.started_at).total_seconds() if job.ended_at and job.started_at else None
+        status = job.get_status()
+        return {"status": getattr(status, "value", str(status)), "seconds": round(took, 2) if took is not None else None,
+                "counts": job.return_value()}
+    except Exception as exc:  # expired or not finished: the run's numbers stand without it
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def first_message_created(db_url: str) -> float | None:
@@ -558,6 +665,78 @@ def _steady_rate(timeline: list[tuple[float, int]]) -> float | None:
 
 # --- main -------------------------------------------------------------------------------------
 
+def describe_machine(db_url: str, redis_url: str) -> dict:
+    """The machine, PostgreSQL and Redis the numbers were measured on (for docs/performance.md)."""
+    import platform
+
+    import psutil
+    import redis
+    import sqlalchemy as sa
+
+    model = ""
+    with contextlib.suppress(OSError):
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        pg = {name: conn.execute(sa.text(f"SHOW {name}")).scalar()
+              for name in ("server_version", "shared_buffers", "synchronous_commit", "fsync", "max_connections",
+                           "autovacuum")}
+    engine.dispose()
+    client = redis.Redis.from_url(redis_url)
+    redis_version = client.info("server").get("redis_version")
+    client.close()
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform(), "postgresql": pg,
+            "redis": redis_version, "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
+
+
+def summarise(report: dict, args) -> str:
+    """Ratios, speed-ups and the targets, into ``report``; the one summary line."""
+    naive = {r["workers"]: r["sms_per_second"] for r in report["runs"]
+             if r["label"].startswith("naive") and r.get("sms_per_second")}
+    bulk = [r for r in report["runs"] if r["label"].startswith("bulk") and r.get("sms_per_second")]
+    best_naive = max(naive.values()) if naive else None
+    one = next((r["sms_per_second"] for r in bulk if r["workers"] == 1), None)
+    for r in bulk:
+        base = naive.get(r["workers"])  # the same number of workers, one SMS per job and request
+        r["ratio_to_naive"] = round(r["sms_per_second"] / base, 1) if base else None
+        r["ratio_to_best_naive"] = round(r["sms_per_second"] / best_naive, 1) if best_naive else None
+        r["speedup_vs_1_worker"] = round(r["sms_per_second"] / one, 2) if one else None
+    # A (number, text) twice is also a number twice: the larger of the two counts per run.
+    dups = sum(max(r.get("duplicates_at_at", 0), r.get("numbers_sent_more_than_once_at_at", 0))
+               for r in report["runs"])
+    complete = bool(report["runs"]) and all(r.get("complete") for r in report["runs"])
+    best = max(bulk, key=lambda r: r["sms_per_second"], default=None)
+    best_by_workers: dict[int, float] = {}
+    for r in bulk:
+        best_by_workers[r["workers"]] = max(best_by_workers.get(r["workers"], 0), r["sms_per_second"])
+    by_workers = [v for _, v in sorted(best_by_workers.items())]
+    report["targets"] = {
+        "sms_per_second_target": TARGET_SMS_PER_SECOND,
+        "best_sms_per_second": best["sms_per_second"] if best else None,
+        "best_workers": best["workers"] if best else None,
+        "met": bool(best and best["sms_per_second"] >= TARGET_SMS_PER_SECOND),
+        "grows_with_workers": (all(b > a for a, b in zip(by_workers, by_workers[1:]))
+                               if len(by_workers) > 1 else None),
+        "duplicates_at_at": dups,
+        "all_sent": complete,
+    }
+    parts = ", ".join(f"{r['workers']}w x {r['reminders']}: {r['sms_per_second']:.0f} SMS/s "
+                      f"(x{r['ratio_to_naive'] or r['ratio_to_best_naive']} naive, x{r['speedup_vs_1_worker']} of 1w, "
+                      f"pass {(r.get('dispatch_pass') or {}).get('seconds')} s)" for r in bulk)
+    naive_text = ", ".join(f"{w}w {v:.0f}" for w, v in sorted(naive.items()))
+    t = report["targets"]
+    return (f"dispatch (bulk, {args.recipients} recipients/request): {parts or 'no run'}; "
+            f"naive ({args.naive_sample} reminders, 1 SMS per job and request): {naive_text or 'not run'} SMS/s; "
+            f"target {TARGET_SMS_PER_SECOND} SMS/s {'met' if t['met'] else 'NOT met'} (best {t['best_sms_per_second']}"
+            f" with {t['best_workers']}w); grows with workers: {t['grows_with_workers']}; "
+            f"duplicates at AT {dups}; {'all sent' if complete else 'NOT ALL SENT'}"
+            + (f"; FAILED: {report['error']}" if report.get("error") else "")
+            + f"; {report['machine'].get('cpus')} CPUs, load {report['machine'].get('load_average_at_start')}"
+            f" -> {args.output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve-at"]:
@@ -570,34 +749,70 @@ def main(argv: list[str] | None = None) -> None:
     # A SIGTERM (or timeout(1)) unwinds through the finally blocks: workers, servers and the database go.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reminders", type=int, default=1_000_000)
-    parser.add_argument("--workers", default="1,2,4", help="worker process counts, comma separated")
-    parser.add_argument("--naive-sample", type=int, default=20_000, help="reminders in the naive baseline (0: skip)")
+    parser.add_argument("--reminders", default="1000000",
+                        help="due reminders per bulk run: one number for every run, or one per --workers entry "
+                             "(e.g. --workers 1,2,4 --reminders 250000,500000,1000000)")
+    parser.add_argument("--workers", default="1,2,4", help="worker process counts, comma separated (one bulk "
+                        "run each, in this order)")
+    parser.add_argument("--naive-sample", type=int, default=5_000, help="reminders in the naive baseline (0: skip)")
     parser.add_argument("--naive-workers", default=None, help="worker counts for the baseline (default: --workers)")
     parser.add_argument("--recipients", type=int, default=100, help="AT_MAX_RECIPIENTS for the bulk runs")
     parser.add_argument("--at-servers", type=int, default=1, help="fake AT processes (workers spread over them)")
     parser.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL server (no database name)")
-    parser.add_argument("--redis-url", default=None, help="default: a private redis-server on a free port")
+    parser.add_argument("--redis-url", default=None,
+                        help="default: a private redis-server on a free port; a URL given is FLUSHED before each run")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take at most")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--output", default=str(RESULTS / "dispatch.json"))
     args = parser.parse_args(argv)
-    worker_counts = [int(x) for x in args.workers.split(",") if x]
-    naive_counts = [int(x) for x in (args.naive_workers or args.workers).split(",") if x]
+    try:
+        worker_counts = [int(x) for x in args.workers.split(",") if x]
+        naive_counts = [int(x) for x in (args.naive_workers or args.workers).split(",") if x]
+        sizes = [int(x.replace("_", "")) for x in args.reminders.split(",") if x]
+    except ValueError:
+        parser.error("--reminders, --workers and --naive-workers are comma-separated numbers")
+    if len(sizes) == 1:
+        sizes = sizes * len(worker_counts)
+    if len(sizes) != len(worker_counts):
+        parser.error("--reminders: one number, or one per --workers entry")
+    args.reminders = max(sizes)
+    args.sizes = sizes
+    if not (all(0 < n <= 5_000_000 for n in sizes) and 0 <= args.naive_sample <= 1_000_000 and 0 < args.recipients <= 1000
+            and all(0 < w <= 32 for w in worker_counts + naive_counts) and 0 < args.at_servers <= 8
+            and 0 < args.timeout <= 7200):
+        parser.error("reminders up to 5,000,000, naive sample up to 1,000,000, 1-32 workers, 1-8 fake AT servers, "
+                     "timeout up to 7200 s")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     logdir = work / "logs"
     logdir.mkdir()
+    # A database of its own per invocation: two runs at once (or someone's tests) never drop each other's.
+    db_name = f"{DB_NAME}_{os.getpid()}"
+    args.db_name = db_name
     private_redis = None
     args.redis_pid = None
-    if args.redis_url is None:
-        private_redis = PrivateRedis(work)
-        args.redis_url, args.redis_pid = private_redis.url, private_redis.proc.pid
-    db_url = create_database(args.pg_url, DB_NAME)
-    report: dict = {"started": dt.datetime.now().isoformat(timespec="seconds"), "machine_cores": os.cpu_count(),
-                    "reminders": args.reminders, "logs": str(logdir), "runs": []}
+    args.postgres = None
+    report: dict = {"started": dt.datetime.now().isoformat(timespec="seconds"), "machine": {},
+                    "reminders": args.reminders, "reminders_per_run": dict(zip(map(str, worker_counts), sizes))
+                    if len(set(worker_counts)) == len(worker_counts) else sizes,
+                    "naive_sample": args.naive_sample, "recipients": args.recipients,
+                    "database": db_name, "logs": str(logdir), "runs": []}
+    began = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - began:6.0f} s] {text}", flush=True)
+
+    created = False
     try:
+        if args.redis_url is None:
+            private_redis = PrivateRedis(work)
+            args.redis_url, args.redis_pid = private_redis.url, private_redis.proc.pid
+        db_url = create_database(args.pg_url, db_name)
+        created = True
+        report["machine"] = describe_machine(db_url, args.redis_url)
+        postmaster = postmaster_pid(db_url)
+        args.postgres = (postmaster, db_name) if postmaster else None
         from flask_migrate import upgrade
 
         from gateway import clock
@@ -610,42 +825,47 @@ def main(argv: list[str] | None = None) -> None:
             seed_clients(max(args.reminders, args.naive_sample), today)
             report["seed_clients_seconds"] = round(time.perf_counter() - t, 1)
         vacuum(db_url)
+        say(f"seeded {max(args.reminders, args.naive_sample)} clients and appointments in "
+            f"{report['seed_clients_seconds']} s")
         probe = FakeAT(logdir, "capacity", api_key=AT_KEY)
         try:
             report["fake_at_capacity"] = at_capacity(probe)
         finally:
             probe.stop()
-        print(f"fake AT alone: {report['fake_at_capacity']['recipients_per_second']} recipients/s", flush=True)
-        for w in naive_counts if args.naive_sample else []:
-            run = run_once(f"naive-w{w}", args.naive_sample, w, 1, args, db_url, args.redis_url, app, logdir, today)
+        say(f"fake AT alone: {report['fake_at_capacity']['recipients_per_second']} recipients/s")
+        plan = [("naive", w, args.naive_sample, 1) for w in (naive_counts if args.naive_sample else [])]
+        plan += [("bulk", w, n, args.recipients) for w, n in zip(worker_counts, sizes)]
+        for kind, w, n, cap in plan:
+            run = run_once(f"{kind}-w{w}", n, w, cap, args, db_url, args.redis_url, app, logdir, today)
             report["runs"].append(run)
-            print(f"  naive  {w} worker(s): {run['sms_per_second']} SMS/s ({run['seconds']} s), "
-                  f"duplicates {run['duplicates_at_at']}, cpu {run['cpu_cores']}", flush=True)
-        for w in worker_counts:
-            run = run_once(f"bulk-w{w}", args.reminders, w, args.recipients, args, db_url, args.redis_url, app,
-                           logdir, today)
-            report["runs"].append(run)
-            print(f"  bulk   {w} worker(s): {run['sms_per_second']} SMS/s ({run['seconds']} s), "
-                  f"duplicates {run['duplicates_at_at']}, cpu {run['cpu_cores']}", flush=True)
+            say(f"{kind:<5} {w} worker(s), {n} reminders: {run['sms_per_second']} SMS/s ({run['seconds']} s, "
+                f"pass {(run.get('dispatch_pass') or {}).get('seconds')} s, steady "
+                f"{run['steady_sms_per_second']}), {run['requests']} requests, duplicates {run['duplicates_at_at']}, "
+                f"complete {run['complete']}, cpu {run['cpu_cores']}")
+        with app.app_context():
+            from gateway.extensions import db
+            db.session.remove()
+            db.engine.dispose()
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         if private_redis:
             private_redis.stop()
-        if not args.keep_db:
+        if created and not args.keep_db:
             with contextlib.suppress(Exception):
-                drop_database(args.pg_url, DB_NAME)
-    naive = {r["workers"]: r["sms_per_second"] for r in report["runs"] if r["label"].startswith("naive")}
-    bulk = [r for r in report["runs"] if r["label"].startswith("bulk")]
-    for r in bulk:
-        base = naive.get(r["workers"]) or (max(naive.values()) if naive else None)
-        r["ratio_to_naive"] = round(r["sms_per_second"] / base, 1) if base else None
-    Path(args.output).write_text(json.dumps(report, indent=2, default=str))
-    parts = ", ".join(f"{r['workers']}w {r['sms_per_second']:.0f} SMS/s (x{r['ratio_to_naive']} naive)" for r in bulk)
-    naive_text = ", ".join(f"{w}w {v:.0f}" for w, v in sorted(naive.items()))
-    dups = sum(r["duplicates_at_at"] for r in report["runs"])
-    complete = all(r.get("complete") for r in report["runs"])
-    print(f"dispatch: {args.reminders} reminders: {parts}; naive ({args.naive_sample}, 1 per job/request): "
-          f"{naive_text} SMS/s; duplicates at AT {dups}; {'all sent' if complete else 'NOT ALL SENT'} "
-          f"-> {args.output}")
+                drop_database(args.pg_url, db_name)
+        report["wall_seconds"] = round(time.monotonic() - began, 1)
+        report["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+        # A run that failed or was stopped does not overwrite the last good results.
+        output = Path(args.output)
+        if report.get("error"):
+            output = output.with_name(output.stem + ".failed.json")
+            args.output = str(output)
+        line = summarise(report, args)
+        report["summary"] = line
+        output.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
