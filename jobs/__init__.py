@@ -158,7 +158,7 @@ class GatewayWorker(_PeriodicTable, SimpleWorker):
 
     No fork per job: a forked work horse had to open its own database
     connection and compile its own SQL, and that cost more than a job of 100
-    SMS (docs/performance-dispatch.md). Each job still starts from a clean
+    SMS (docs/performance.md). Each job still starts from a clean
     database session, so a job that failed mid-transaction leaves nothing
     behind for the next. A SIGKILL takes the job with it, exactly as it would
     take a horse: the crash window is the same request (docs/reminders.md).
