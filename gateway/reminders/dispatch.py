@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import any_, bindparam, func, or_, select, update
 from sqlalchemy.sql import insert
 
 from .. import clock
@@ -128,8 +128,12 @@ def _enqueuer(enqueue: Callable[[list[int]], object] | None) -> tuple[Enqueuer, 
     return to_redis, True
 
 
-def send_due(now: dt.datetime | None = None, enqueue=None) -> PassCounts:
-    """One dispatch pass: claim due reminders, queue their messages, enqueue send jobs. Commits."""
+def send_due(now: dt.datetime | None = None, enqueue=None,
+             progress: Callable[[], None] | None = None) -> PassCounts:
+    """One dispatch pass: claim due reminders, queue their messages, enqueue send jobs. Commits.
+
+    ``progress()`` is called after each committed batch (the worker renews its pass lock there).
+    """
     now = now or clock.utcnow()
     counts = PassCounts()
     counts.recovered = _recover_stuck_sends(now)
@@ -152,9 +156,11 @@ def send_due(now: dt.datetime | None = None, enqueue=None) -> PassCounts:
         # Full requests go now, so workers send while the pass claims; a partial one waits for more.
         full = [ids for text_ in list(waiting) for ids in _take_full(waiting, text_, cap)]
         _put(put, full, now, counts)
+        if progress:
+            progress()
     rest = _group_for_sending([(mid, t, phone) for t, items in waiting.items() for mid, phone in items], cap)
     _put(put, rest, now, counts)
-    enqueue_sends(now, counts, enqueue)
+    enqueue_sends(now, counts, enqueue, progress)
     return counts
 
 
@@ -199,9 +205,17 @@ class _Claimed(NamedTuple):
 def _claim_due_reminders(now: dt.datetime) -> list[_Claimed]:
     """Atomically move a batch of due reminders scheduled -> queued and return them (one statement)."""
     due = (select(Reminder.id).where(Reminder.status == "scheduled", Reminder.send_at <= now)
-           .order_by(Reminder.send_at).limit(CLAIM_BATCH).with_for_update(skip_locked=True))
+           .order_by(Reminder.send_at).limit(CLAIM_BATCH).with_for_update(skip_locked=True)).scalar_subquery()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # ARRAY(subquery) runs once (an InitPlan). A plain IN (subquery) may become a nested-loop semi join
+        # (stale statistics pick it) that re-runs the LIMIT ... FOR UPDATE SKIP LOCKED for every row, each
+        # run skipping the rows this statement already updated: one "batch" then claimed every due
+        # reminder, in quadratic time (minutes for 50,000; tests/faults, bench/faults.py).
+        claimed = Reminder.id == any_(func.array(due))
+    else:
+        claimed = Reminder.id.in_(due)  # SQLite evaluates the subquery once, and has one writer at a time
     rows = db.session.execute(
-        update(Reminder).where(Reminder.id.in_(due.scalar_subquery()), Reminder.status == "scheduled")
+        update(Reminder).where(claimed, Reminder.status == "scheduled")
         .values(status="queued", updated_at=now)
         .returning(Reminder.id, Reminder.client_id, Reminder.template, Reminder.due_date, Reminder.stale_at,
                    Reminder.version)).all()
@@ -276,7 +290,8 @@ def _queue_messages(batch: list[_Claimed], now: dt.datetime, counts: PassCounts,
     return [(mid, row["text"], row["phone"]) for mid, row in zip(made, rows)]
 
 
-def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None) -> None:
+def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
+                  progress: Callable[[], None] | None = None) -> None:
     """Queue send jobs for messages whose time has come; commit the marks before enqueueing.
 
     A message is (re-)enqueued when it was never enqueued, or longer ago than
@@ -309,6 +324,8 @@ def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None) -> None:
         db.session.execute(update(Message).where(Message.id.in_([r.id for r in rows])).values(enqueued_at=now))
         db.session.commit()  # enqueue only after the marks are committed
         _put(put, jobs, now, counts)
+        if progress:
+            progress()
 
 
 def _group_for_sending(rows: list[tuple[int, str, str]], cap: int) -> list[list[int]]:
