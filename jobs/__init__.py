@@ -85,38 +85,68 @@ def send_messages(message_ids: list[int]) -> dict:
             "not_claimed": counts.not_claimed}
 
 
-def _exclusive(name: str, seconds: int):
+# A periodic run's lock lives this long unless the run renews it (after every batch). A worker killed
+# mid-run so holds up the next run for at most this long, not for the whole of a long run's budget.
+LOCK_SECONDS = 60
+
+
+def _exclusive(name: str, seconds: int = LOCK_SECONDS):
     """A non-blocking Redis lock: None if another run holds it."""
     lock = get_redis().lock(f"lock:{name}", timeout=seconds, blocking=False)
     return lock if lock.acquire(blocking=False) else None
+
+
+def _renewer(lock):
+    """A function that gives ``lock`` its full time again; harmless if it has expired meanwhile.
+
+    The lock only saves work: two overlapping passes are safe (claims skip
+    locked rows), so a run that lost its lock goes on rather than fail.
+    """
+    from redis.exceptions import LockError
+
+    def renew(*_) -> None:
+        try:
+            lock.reacquire()
+        except LockError:
+            pass
+    return renew
 
 
 def dispatch_pass() -> dict | None:
     """The periodic dispatch pass: due reminders -> queued messages -> send jobs."""
     from gateway.reminders.dispatch import send_due
 
-    lock = _exclusive("dispatch", 600)
+    lock = _exclusive("dispatch")
     if lock is None:
         return None
     try:
-        counts = send_due()
+        counts = send_due(progress=_renewer(lock))
         log.info("dispatch pass: %s", counts)
         return counts.__dict__
     finally:
-        lock.release()
+        _release(lock)
 
 
 def plan_ahead() -> dict | None:
     """New clients get their schedules; everyone's reminders stay planned ahead as days go by."""
     from gateway.appointments import plan_ahead as refresh_all
 
-    lock = _exclusive("plan-ahead", 3600)
+    lock = _exclusive("plan-ahead")
     if lock is None:
         return None
     try:
-        return {"planned": refresh_all()}
+        return {"planned": refresh_all(progress=_renewer(lock))}
     finally:
+        _release(lock)
+
+
+def _release(lock) -> None:
+    from redis.exceptions import LockError
+
+    try:
         lock.release()
+    except LockError:
+        pass  # it expired (and another run may hold it now): not ours to release
 
 
 # --- the worker --------------------------------------------------------------------------------

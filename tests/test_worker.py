@@ -13,6 +13,7 @@ from gateway import appointments, clock
 from gateway.clients import enrolment
 from gateway.extensions import db
 from gateway.models import Message, Reminder
+from gateway.reminders.dispatch import PassCounts
 from gateway.redis_store import get_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,36 @@ def test_passes_never_overlap(app):
     finally:
         lock.release()
     assert jobs.dispatch_pass()["claimed"] == 0
+
+
+def test_a_pass_renews_its_short_lock_after_each_batch(app, monkeypatch):
+    """A worker killed mid-pass holds the next pass up for at most LOCK_SECONDS, yet a long pass keeps its lock."""
+    redis = get_redis()
+    ttls = []
+    real = jobs._renewer
+
+    def watching(lock):
+        renew = real(lock)
+
+        def renew_and_look(*a):
+            redis.pexpire("lock:dispatch", 1000)  # as if the pass had run most of its lock's time
+            renew(*a)
+            ttls.append(redis.pttl("lock:dispatch"))
+        return renew_and_look
+    monkeypatch.setattr(jobs, "_renewer", watching)
+    seen = []
+
+    def two_batches(progress):
+        progress()
+        progress()
+        seen.append(redis.pttl("lock:dispatch"))
+        return PassCounts()
+    monkeypatch.setattr("gateway.reminders.dispatch.send_due", two_batches)
+    assert jobs.dispatch_pass() is not None
+    assert len(ttls) == 2 and all(jobs.LOCK_SECONDS * 1000 - 2000 < ttl <= jobs.LOCK_SECONDS * 1000 for ttl in ttls)
+    assert seen and seen[0] > 1000  # renewed, not left to run out
+    assert redis.exists("lock:dispatch") == 0  # released at the end
+    assert jobs.LOCK_SECONDS <= 60
 
 
 def test_flask_worker_sends_due_reminders_by_itself(app, settings):
