@@ -24,7 +24,7 @@ and before the outcome was committed leaves those messages ``sending``; after
 ``SENDING_TIMEOUT`` they go back to ``queued`` and are sent again. That is the
 only way a message can go out twice, and only the messages of that one request.
 
-Speed (docs/performance-dispatch.md): the hot path uses Core statements on
+Speed (docs/performance.md): the hot path uses Core statements on
 rows, not ORM objects: a claim is one ``UPDATE ... RETURNING``, a batch's
 messages one multi-row ``INSERT``, a request's outcomes one ``executemany``.
 The ORM is kept for the rare paths (failures, follow-up tasks, pauses).
