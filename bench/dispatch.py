@@ -58,7 +58,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -73,75 +72,20 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.faults import drills  # noqa: E402
+from tests.faults.drills import AT_KEY, PrivateRedis, free_port, stop_process  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
-AT_KEY = "bench-at-key"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
 DB_NAME = "bench_dispatch"  # prefix: each invocation makes bench_dispatch_<pid>
 TARGET_SMS_PER_SECOND = 5000  # the issue's target, with AT's bulk mode
 LANGUAGES = ("en", "pt", "sw", "ny", "st", "zu")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-
-
-# --- processes --------------------------------------------------------------------------------
-
-def stop_process(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds: this process only (by its pid)."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait(timeout=10)
-
-
-class PrivateRedis:
-    """A throwaway redis-server on a free loopback port, no persistence."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        try:
-            wait_until(up, 10, what="the private redis-server")
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+    """``drills.wait_until``, raising instead of returning False: a benchmark stops on a timeout."""
+    if not drills.wait_until(predicate, timeout, interval):
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 class FakeAT:
@@ -225,53 +169,14 @@ def serve_at(port: int, options: dict) -> None:
         server.server_close()
 
 
-def worker_env(db_url: str, redis_url: str, at_url: str, cap: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AT_", "SMS_", "CALLBACK_"))}
-    env.update(DATABASE_URL=db_url, REDIS_URL=redis_url, AT_USERNAME="sandbox", AT_API_KEY=AT_KEY,
-               AT_API_URL=at_url, AT_MAX_RECIPIENTS=str(cap), AT_SENDER_ID="CLINIC", SMS_BACKEND="africastalking",
-               SECRET_KEY="bench", PYTHONUNBUFFERED="1")
-    return env
-
-
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    return proc
-
-
-def kill_worker(proc: subprocess.Popen) -> None:
-    """SIGKILL a worker and any work horse it forked (RQ gives a horse a process group of its own)."""
-    import psutil
-
-    try:
-        children = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    for child in children:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
+    with open(log_path, "ab") as log:  # the worker keeps its own copy of the descriptor
+        return drills.start_worker(env, log)
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
-    """A warm shutdown (SIGTERM: RQ finishes its job), then SIGKILL if it lingers."""
-    if proc.poll() is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        kill_worker(proc)
-        return
-    # Its scheduler (a child RQ forks) stops with it; anything of its process group left is killed.
+    """``drills.stop_worker``, then whatever is left of its process group (RQ's scheduler child) is killed."""
+    drills.stop_worker(proc, grace=15)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -535,7 +440,7 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
         for i in range(args.at_servers):
             servers.append(FakeAT(logdir, f"{label}-at{i}", api_key=AT_KEY))
         for i in range(workers):
-            env = worker_env(db_url, redis_url, servers[i % len(servers)].url, cap)
+            env = drills.worker_env(db_url, redis_url, servers[i % len(servers)].url, cap, AT_SENDER_ID="CLINIC")
             procs.append(start_worker(env, logdir / f"{label}-worker{i}.log"))
         wait_until(lambda: len(Worker.all(connection=conn)) >= workers, 60, what="workers to register")
         time.sleep(1.0)  # their first tick's passes (nothing due yet) are done
