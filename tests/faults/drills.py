@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from sqlalchemy import func, insert, select
 
@@ -716,6 +716,25 @@ def _points(rng: random.Random, count: int, lo: float, hi: float) -> list[float]
     return sorted(rng.uniform(lo, hi) for _ in range(count))
 
 
+class _Begun(NamedTuple):
+    rng: random.Random
+    started: float  # time.monotonic()
+    now: dt.datetime
+    phones: list[str]
+    base: int  # AT requests before the drill
+    expected: int  # AT requests a healthy dispatch of the drill's reminders makes
+
+
+def _begin(rig: Rig, n: int, seed: int, prefix: str) -> _Begun:
+    """What every drill starts with: its random source, the clock, ``n`` due reminders, AT's request count."""
+    rng = random.Random(seed)
+    started = time.monotonic()
+    now = clock.utcnow()
+    with rig.app.app_context():
+        phones = seed_due(n, now, prefix=prefix)
+    return _Begun(rng, started, now, phones, rig.at.requests, expected_requests(n, rig.cap))
+
+
 def kill_drill(rig: Rig, n: int, kills: int, *, seed: int, workers: int = 2, latency: float = 0.05,
                settle_timeout: float = 60, prefix: str = "+2783") -> DrillResult:
     """Workers SIGKILLed ``kills`` times at random moments of a dispatch of ``n`` reminders, restarted each time.
@@ -730,12 +749,7 @@ def kill_drill(rig: Rig, n: int, kills: int, *, seed: int, workers: int = 2, lat
     """
     from gateway.reminders import dispatch
 
-    rng = random.Random(seed)
-    started = time.monotonic()
-    now = clock.utcnow()
-    with rig.app.app_context():
-        phones = seed_due(n, now, prefix=prefix)
-    base, expected = rig.at.requests, expected_requests(n, rig.cap)
+    rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     result = DrillResult("kill -9 workers", seed, n, rig.cap, workers)
     in_flight: set[int] = set()
     passes_killed = 0
@@ -745,7 +759,7 @@ def kill_drill(rig: Rig, n: int, kills: int, *, seed: int, workers: int = 2, lat
         pool.start()
         enqueue_pass(rig)
         for point in _points(rng, kills, 0.0, 0.9):
-            # Bounded: a kill that stopped the pass leaves nothing to send until `finish` (its lock lasts 10 min).
+            # Bounded: a kill that stopped the pass leaves nothing to send until its lock runs out (60 s) or `finish`.
             wait_for_requests(rig, base + int(point * expected), timeout=settle_timeout, stall=3)
             time.sleep(rng.uniform(0, 2 * latency))
             slot = rng.randrange(workers)
@@ -755,7 +769,7 @@ def kill_drill(rig: Rig, n: int, kills: int, *, seed: int, workers: int = 2, lat
             stopped_pass = rig.job_of_worker(pid) == "jobs.dispatch_pass"  # a dead worker's record stays a while
             pool.restart(slot)
             if stopped_pass:
-                # Its Redis lock (600 s) now keeps every worker's periodic pass off: the drill runs the pass
+                # Its Redis lock (up to 60 s) keeps every worker's periodic pass off: the drill runs the pass
                 # that would come after it, now, so that the next kills still find work in flight.
                 passes_killed += 1
                 later_pass_to_redis(rig, clock.utcnow())
@@ -765,8 +779,8 @@ def kill_drill(rig: Rig, n: int, kills: int, *, seed: int, workers: int = 2, lat
         pool.stop()
         rig.at.configure(latency=0.0)
     if passes_killed:
-        result.notes.append(f"{passes_killed} kill(s) stopped the dispatch pass: its Redis lock (600 s) keeps every "
-                            "worker's next passes off, so no reminder is claimed for up to 10 minutes; the drill "
+        result.notes.append(f"{passes_killed} kill(s) stopped the dispatch pass: its Redis lock keeps every "
+                            "worker's next passes off until it runs out (up to 60 s); the drill "
                             "ran the next pass itself")
     result.kills = pool.killed
     result.allowed_duplicates = rig.cap * pool.killed
@@ -787,12 +801,7 @@ def flush_drill(rig: Rig, n: int, flushes: int, *, seed: int, workers: int = 2, 
     """
     from gateway.reminders import dispatch
 
-    rng = random.Random(seed)
-    started = time.monotonic()
-    now = clock.utcnow()
-    with rig.app.app_context():
-        phones = seed_due(n, now, prefix=prefix)
-    base, expected = rig.at.requests, expected_requests(n, rig.cap)
+    rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     result = DrillResult("Redis emptied", seed, n, rig.cap, workers)
     rig.at.configure(latency=latency)
     pool = Workers(rig.env(), workers, rig.logdir, "flush")
@@ -838,12 +847,7 @@ def outage_drill(rig: Rig, n: int, *, seed: int, workers: int = 2, phase_request
     from gateway.reminders import dispatch
     from gateway.sms.africastalking import DEFAULT_TIMEOUT_S
 
-    rng = random.Random(seed)
-    started = time.monotonic()
-    now = clock.utcnow()
-    with rig.app.app_context():
-        phones = seed_due(n, now, prefix=prefix)
-    base, expected = rig.at.requests, expected_requests(n, rig.cap)
+    rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     k = phase_requests or max(4, expected // 8)
     hang = DEFAULT_TIMEOUT_S[1] + 1.0  # longer than the SDK's read timeout: the gateway gives up first
     result = DrillResult("AT outages", seed, n, rig.cap, workers)
@@ -897,12 +901,7 @@ def postgres_restart_drill(rig: Rig, pg: PrivatePostgres, n: int, *, seed: int, 
     """
     from gateway.reminders import dispatch
 
-    rng = random.Random(seed)
-    started = time.monotonic()
-    now = clock.utcnow()
-    with rig.app.app_context():
-        phones = seed_due(n, now, prefix=prefix)
-    base, expected = rig.at.requests, expected_requests(n, rig.cap)
+    rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     result = DrillResult("PostgreSQL restarted", seed, n, rig.cap, workers)
     in_flight: set[int] = set()
     rig.at.configure(latency=latency)
