@@ -416,7 +416,7 @@ def _infant_of(client: Client, raw: Any, errors: dict[str, str]) -> Infant | Non
     if isinstance(raw, bool) or not isinstance(raw, int):
         errors["infant_id"] = "is required (a whole number)"
         return None
-    infant = db.session.get(Infant, raw) if 0 < raw < 2**31 else None  # a larger one overflows the driver
+    infant = db.session.get(Infant, raw) if 0 < raw <= fields.MAX_ID else None
     if infant is None or infant.client_id != client.id:
         errors["infant_id"] = "no such infant for this client"
         return None

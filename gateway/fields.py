@@ -9,6 +9,10 @@ import datetime as dt
 from typing import Any
 
 
+# The largest id a row can have (32-bit integer keys); a larger one overflows the driver.
+MAX_ID = 2**31 - 1
+
+
 class FieldError(ValueError):
     pass
 

@@ -11,12 +11,11 @@ from ..extensions import db
 from ..models import Client, Site
 from . import bp, json_body
 
-MAX_ID = 2**31 - 1  # the largest id a row can have (32-bit integer keys)
 
 
 def visible_client(client_id: int) -> Client:
     """The client if this token's user may see her; coordinators see only their sites' clients."""
-    client = db.session.get(Client, client_id) if client_id <= MAX_ID else None  # else the driver overflows: a 500
+    client = db.session.get(Client, client_id) if client_id <= fields.MAX_ID else None  # else the driver overflows: a 500
     if client is None or not _may_see(client):
         raise NotFound("no such client")
     return client
@@ -31,7 +30,7 @@ def _may_see(client: Client) -> bool:
 def _site_for_new_client(requested: int | None) -> int | None:
     """Which site a new client joins: as asked (if allowed), or a coordinator's only site."""
     if g.user.role == "admin":
-        if requested is not None and (not 0 < requested <= MAX_ID or db.session.get(Site, requested) is None):
+        if requested is not None and (not 0 < requested <= fields.MAX_ID or db.session.get(Site, requested) is None):
             # Else the insert fails on the foreign key: a 500, not a 422 naming the field.
             raise ValidationError("no such site", {"site_id": "no such site"})
         return requested
@@ -113,7 +112,7 @@ def import_clients():
     if request.content_length is not None and request.content_length > settings.max_upload_bytes:
         raise GatewayError("the file is too large", {"body": f"at most {settings.max_upload_bytes} bytes"})
     try:  # not type=int: that reads "?site_id=1O" as no site at all
-        site_id = fields.integer(request.args.get("site_id"), 1, MAX_ID)
+        site_id = fields.integer(request.args.get("site_id"), 1, fields.MAX_ID)
     except fields.FieldError as exc:
         raise ValidationError("bad site_id", {"site_id": str(exc)}) from None
     site_id = _site_for_new_client(site_id)

@@ -122,7 +122,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     phone = check("phone", _phone, data.get("phone"), country or default_country)
     language = check("language", _language, data.get("language"), country)
     name = check("name", fields.text, data.get("name"), 120)
-    site_id = check("site_id", fields.integer, data.get("site_id"), 1, 2**31 - 1)
+    site_id = check("site_id", fields.integer, data.get("site_id"), 1, fields.MAX_ID)
     programme = check("programme", _choice, data.get("programme"), PROGRAMMES)
     hour = check("reminder_hour", fields.integer, data.get("reminder_hour"), *REMINDER_HOURS)
     consent_version = check("consent_version", fields.text, data.get("consent_version"), 32)
@@ -232,7 +232,7 @@ def parse_changes(data: Any, client: Client) -> dict[str, Any]:
         elif key == "name":
             changes["name"] = check(key, fields.text, value, 120)
         elif key == "site_id":
-            changes["site_id"] = check(key, fields.integer, value, 1, 2**31 - 1)
+            changes["site_id"] = check(key, fields.integer, value, 1, fields.MAX_ID)
         else:
             check.fail(str(key)[:40], "unknown field or not changeable here")
     if check.errors:
