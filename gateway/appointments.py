@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
-from sqlalchemy import Table, insert, literal_column, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import literal_column, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from . import audit, clock, fields, reminders
+from .bulk import bulk_insert
 from .clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS, local_today, zone_of
 from .errors import ValidationError
 from .extensions import db
@@ -268,67 +268,6 @@ def _refresh_new(client_ids: list[int], now: dt.datetime, cutoff: dt.date) -> No
     for day, ids_on_day in through.items():  # a few distinct days (one per zone's local date)
         db.session.execute(update(table).where(table.c.id.in_(ids_on_day))
                            .values(planned_through=day, updated_at=stamp))
-
-
-def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction.
-
-    For the bulk writers of planning and import, where rows come by the
-    hundred thousand and SQLAlchemy's per-row work would cost more than the
-    database's. Values must be plain hashable Python values (numbers, text,
-    dates, datetimes, None), not JSON documents.
-
-    - PostgreSQL (psycopg): one COPY. An executemany there is one statement
-      per row on the server, several times COPY's cost.
-    - SQLite: the driver's executemany, each value converted by its column
-      type's own bind processor (the text SQLAlchemy would store), once per
-      distinct value: dates and timestamps repeat across a batch.
-    - Anything else: a Core executemany.
-    """
-    if not rows:
-        return
-    connection = db.session.connection()
-    dialect = connection.dialect
-    keys = list(rows[0])
-    quote = dialect.identifier_preparer.quote
-    columns = ", ".join(quote(key) for key in keys)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
-        values = ([row[key] for key in keys] for row in rows)
-    elif dialect.name == "sqlite":
-        statement = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({', '.join('?' * len(keys))})"
-        converters = []
-        for key in keys:
-            process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
-            converters.append(_memoised(process) if process else None)
-        values = [tuple(row[key] if convert is None else convert(row[key]) for key, convert in zip(keys, converters))
-                  for row in rows]
-    else:
-        connection.execute(insert(table), rows)
-        return
-    driver = connection.connection.driver_connection
-    try:
-        if dialect.name == "sqlite":
-            driver.executemany(statement, values)
-        else:
-            with driver.cursor() as cursor, cursor.copy(statement) as copy:
-                for value in values:
-                    copy.write_row(value)
-    except dialect.loaded_dbapi.Error as exc:
-        # The same exception classes as through SQLAlchemy (IntegrityError for a duplicate, ...).
-        raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
-
-
-def _memoised(process):
-    seen: dict = {}
-
-    def convert(value):
-        try:
-            return seen[value]
-        except KeyError:
-            seen[value] = converted = process(value)
-            return converted
-    return convert
 
 
 # --- events -------------------------------------------------------------------------------------

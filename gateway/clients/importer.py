@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock
-from ..appointments import bulk_insert
+from ..bulk import bulk_insert
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import AuditEntry, Client, Infant
