@@ -1,9 +1,9 @@
 """Bulk statements for the writers that handle rows by the hundred thousand (planning, import, dispatch)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, update
 from sqlalchemy.exc import DBAPIError
 
 from .extensions import db
@@ -85,6 +85,8 @@ def insert_returning_ids(table: Table, rows: list[dict[str, Any]], key: str) -> 
     """
     if not rows:
         return []
+    if len({row[key] for row in rows}) != len(rows):
+        raise ValueError(f"insert_returning_ids: {key} must differ between the rows")
     connection = db.session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":
@@ -97,26 +99,68 @@ def insert_returning_ids(table: Table, rows: list[dict[str, Any]], key: str) -> 
             value = default.arg(None) if default.is_callable else default.arg
             values_of[column.name] = [value] * len(rows)
     quote = dialect.identifier_preparer.quote
-    columns, selected, scalars, unnested, arrays = [], [], [], [], []
-    for name, values in values_of.items():
-        type_ = table.c[name].type.compile(dialect=dialect)
-        columns.append(quote(name))
-        if name != key and values.count(values[0]) == len(values):  # the same in every row: sent once
-            selected.append(f"%s::{type_}")
-            scalars.append(values[0])
-        else:
-            selected.append(f"u.{quote(name)}")
-            unnested.append((f"%s::{type_}[]", quote(name)))
-            arrays.append(values)
-    # Placeholders in text order: the constants in the SELECT list, then unnest's arrays.
-    statement = (f"INSERT INTO {quote(table.name)} ({', '.join(columns)}) "
-                 f"SELECT {', '.join(selected)} FROM unnest({', '.join(p for p, _ in unnested)}) "
-                 f"AS u({', '.join(n for _, n in unnested)}) RETURNING id, {quote(key)}")
-    ids = {value: id_ for id_, value in connection.exec_driver_sql(statement, tuple(scalars + arrays))}
-    if len(ids) != len(rows):
-        raise ValueError(f"insert_returning_ids: {key} must differ between the rows")
+    exprs, scalars, rows_from = _unnest(table, values_of, key, dialect)
+    statement = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in exprs)}) "
+                 f"SELECT {', '.join(exprs.values())} FROM {rows_from.sql} RETURNING id, {quote(key)}")
+    ids = {value: id_ for id_, value in connection.exec_driver_sql(statement, (*scalars, *rows_from.arrays))}
     return [ids[row[key]] for row in rows]
 
+
+def update_rows(table: Table, rows: list[dict[str, Any]], key: str = "id") -> None:
+    """Set each row's values (dicts with the same keys, one of them ``key``) on the row ``key`` names.
+
+    - PostgreSQL: one ``UPDATE ... FROM unnest(arrays)``, values the same
+      in every row sent once (see ``insert_returning_ids``). An executemany
+      is one statement per row for the server and for the driver.
+    - Anything else: a Core executemany.
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    dialect = connection.dialect
+    names = [name for name in rows[0] if name != key]
+    if dialect.name != "postgresql":
+        # (executemany parameters may not be named after the columns they set)
+        statement = update(table).where(table.c[key] == bindparam("_key")).values(
+            {name: bindparam(f"_{name}") for name in names})
+        connection.execute(statement, [{"_key": row[key], **{f"_{n}": row[n] for n in names}} for row in rows])
+        return
+    quote = dialect.identifier_preparer.quote
+    exprs, scalars, rows_from = _unnest(table, {name: [row[name] for row in rows] for name in rows[0]}, key,
+                                        dialect)
+    target = quote(table.name)
+    statement = (f"UPDATE {target} SET {', '.join(f'{quote(n)} = {exprs[n]}' for n in names)} "
+                 f"FROM {rows_from.sql} WHERE {target}.{quote(key)} = {exprs[key]}")
+    connection.exec_driver_sql(statement, (*scalars, *rows_from.arrays))
+
+
+class _Rows(NamedTuple):
+    sql: str  # unnest(%b::type[], ...) AS u(name, ...)
+    arrays: list[list]
+
+
+def _unnest(table: Table, values_of: dict[str, list], key: str, dialect) -> tuple[dict[str, str], list, _Rows]:
+    """For PostgreSQL's bulk statements: an SQL expression per column, the constants' values, the arrays.
+
+    A column with the same value in every row (not ``key``) becomes one
+    ``%s`` constant; the others are columns of ``unnest`` over binary arrays
+    (no quoting of each text: for 500 texts about four times cheaper than
+    the text format). In the statement text the constants must come before
+    the ``unnest``.
+    """
+    quote = dialect.identifier_preparer.quote
+    exprs, scalars, placeholders, names, arrays = {}, [], [], [], []
+    for name, values in values_of.items():
+        type_ = table.c[name].type.compile(dialect=dialect)
+        if name != key and values.count(values[0]) == len(values):
+            exprs[name] = f"%s::{type_}"
+            scalars.append(values[0])
+        else:
+            exprs[name] = f"u.{quote(name)}"
+            placeholders.append(f"%b::{type_}[]")
+            names.append(quote(name))
+            arrays.append(values)
+    return exprs, scalars, _Rows(f"unnest({', '.join(placeholders)}) AS u({', '.join(names)})", arrays)
 
 def among(column: ColumnElement, values) -> ColumnElement:
     """``column IN values`` for a list of hundreds or thousands of values.

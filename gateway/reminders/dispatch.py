@@ -25,8 +25,10 @@ and before the outcome was committed leaves those messages ``sending``; after
 only way a message can go out twice, and only the messages of that one request.
 
 Speed (docs/performance.md): the hot path uses Core statements on
-rows, not ORM objects: a claim is one ``UPDATE ... RETURNING``, a batch's
-messages one multi-row ``INSERT``, a request's outcomes one ``executemany``.
+rows, not ORM objects, and statements whose text does not grow with the
+rows (gateway/bulk.py: on PostgreSQL, id lists and rows go as array
+parameters): a claim is one ``UPDATE ... RETURNING``, a batch's messages
+one ``INSERT``, a request's outcomes one ``UPDATE`` per kind of outcome.
 The ORM is kept for the rare paths (failures, follow-up tasks, pauses).
 """
 from __future__ import annotations
@@ -42,7 +44,7 @@ from flask import current_app
 from sqlalchemy import any_, bindparam, func, or_, select, update
 
 from .. import clock
-from ..bulk import among, insert_returning_ids
+from ..bulk import among, insert_returning_ids, update_rows
 from ..extensions import db
 from ..models import Alert, Appointment, Client, Message, Reminder, Task, reminder_appointments
 from ..phones import masked
@@ -60,6 +62,11 @@ BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=2)
 # Failures in a row before a person is asked to follow the client up.
 FAILURES_BEFORE_FOLLOW_UP = 3
+# Requests (of up to AT_MAX_RECIPIENTS) per send job: a job's fixed costs (RQ's own round trips, the
+# pause check, the claim, the stale check, its commits) are shared by this many requests. A job then
+# takes at most 5 x 12.1 s (the SDK's timeouts), within its 120 s (jobs.SEND_JOB). A worker killed
+# mid-job still re-sends at most the one request in flight: each outcome is committed before the next.
+REQUESTS_PER_JOB = 5
 # Queued messages read per round when enqueueing (keeps each IN list and each transaction small).
 ENQUEUE_BATCH = 10_000
 
@@ -177,7 +184,10 @@ def _take_full(waiting: dict[str, list[tuple[int, str]]], text_: str, cap: int) 
     return full
 
 
-def _put(put: Enqueuer, jobs: list[list[int]], marked_at: dt.datetime, counts: PassCounts) -> None:
+def _put(put: Enqueuer, requests: list[list[int]], marked_at: dt.datetime, counts: PassCounts) -> None:
+    """Enqueue the messages of these requests, ``REQUESTS_PER_JOB`` requests to a send job."""
+    jobs = [[mid for ids in requests[start:start + REQUESTS_PER_JOB] for mid in ids]
+            for start in range(0, len(requests), REQUESTS_PER_JOB)]
     if jobs:
         put(jobs, marked_at)
         counts.enqueued_jobs += len(jobs)
@@ -319,10 +329,10 @@ def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
         if not rows:
             return
         last_id = rows[-1].id
-        jobs = _group_for_sending([(r.id, r.text, r.phone) for r in rows], settings.at_max_recipients)
+        requests = _group_for_sending([(r.id, r.text, r.phone) for r in rows], settings.at_max_recipients)
         db.session.execute(update(_messages).where(among(_messages.c.id, [r.id for r in rows])).values(enqueued_at=now))
         db.session.commit()  # enqueue only after the marks are committed
-        _put(put, jobs, now, counts)
+        _put(put, requests, now, counts)
         if progress:
             progress()
 
@@ -388,7 +398,8 @@ class _Sending(NamedTuple):
 
 
 def send_messages(message_ids: list[int], backend=None) -> SendCounts:
-    """Send these queued messages (one text per job). Safe to run twice: a message is claimed once."""
+    """Send these queued messages, a request per text and ``at_max_recipients``. Safe to run twice: a message
+    is claimed once."""
     from ..sms import get_backend
 
     now = clock.utcnow()
@@ -463,14 +474,6 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
 
 
-# (executemany parameters may not be named after the columns they set.)
-_SET_SENT = update(_messages).where(_messages.c.id == bindparam("mid")).values(
-    status=bindparam("new_status"), provider_id=bindparam("pid"), status_code=bindparam("code"),
-    cost_amount=bindparam("cost"), cost_currency=bindparam("currency"), sent_at=bindparam("at"),
-    last_error=None, updated_at=bindparam("at"))
-_SET_RETRY = update(_messages).where(_messages.c.id == bindparam("mid")).values(
-    status="queued", next_attempt_at=bindparam("next_at"), enqueued_at=None, last_error=bindparam("error"),
-    status_code=bindparam("code"), updated_at=bindparam("at"))
 # An account problem is not the message's fault: it waits, its attempt not counted.
 _SET_WAIT = update(_messages).where(_messages.c.id == bindparam("mid")).values(
     status="queued", attempts=_messages.c.attempts - 1, enqueued_at=None, last_error=bindparam("error"),
@@ -480,8 +483,8 @@ _SET_WAIT = update(_messages).where(_messages.c.id == bindparam("mid")).values(
 def _record(group: list[_Sending], result, now: dt.datetime, counts: SendCounts) -> None:
     """Write one request's outcome to its messages, their reminders and clients.
 
-    One ``executemany`` per kind of outcome; failures (rare, with tasks and
-    flags to write) go through the ORM one message at a time.
+    One statement per kind of outcome; failures (rare, with tasks and flags
+    to write) go through the ORM one message at a time.
     """
     paused = result.insufficient_balance or bool(result.account_refusal)
     if paused:
@@ -497,21 +500,24 @@ def _record(group: list[_Sending], result, now: dt.datetime, counts: SendCounts)
             state, reason = outcome.state, outcome.reason
         code = outcome.status_code if outcome else None
         if state == "accepted":
-            sent.append({"mid": message.id, "new_status": "outbox" if message.backend == "outbox" else "sent",
-                         "pid": outcome.provider_id, "code": outcome.status_code,
-                         "cost": outcome.cost_amount, "currency": outcome.cost_currency, "at": now})
+            sent.append({"id": message.id, "status": "outbox" if message.backend == "outbox" else "sent",
+                         "provider_id": outcome.provider_id, "status_code": outcome.status_code,
+                         "cost_amount": outcome.cost_amount, "cost_currency": outcome.cost_currency,
+                         "sent_at": now, "last_error": None, "updated_at": now})
             if message.reminder_id is not None:
                 sent_reminders.append(message.reminder_id)
         elif paused and state in ("retry", "failed"):
             wait.append({"mid": message.id, "error": (reason or state)[:255], "code": code, "at": now})
         elif state == "retry" and message.attempts < MAX_ATTEMPTS:
-            retry.append({"mid": message.id, "error": (reason or state)[:255], "code": code, "at": now,
-                          "next_at": now + _backoff(message.attempts)})
+            retry.append({"id": message.id, "status": "queued", "next_attempt_at": now + _backoff(message.attempts),
+                          "enqueued_at": None, "last_error": (reason or state)[:255], "status_code": code,
+                          "updated_at": now})
         else:
             failed.append((message, state, reason, code))
-    for statement, params in ((_SET_SENT, sent), (_SET_RETRY, retry), (_SET_WAIT, wait)):
-        if params:
-            db.session.execute(statement, params)
+    update_rows(_messages, sent)
+    update_rows(_messages, retry)
+    if wait:
+        db.session.execute(_SET_WAIT, wait)
     if sent_reminders:
         db.session.execute(update(_reminders).where(among(_reminders.c.id, sent_reminders))
                            .values(status="sent", updated_at=now))

@@ -58,12 +58,14 @@ def test_worker_killed_mid_batch_and_redis_emptied(gateway, at, settings):
     with gateway.app_context(), clock.frozen(NOW):
         gateway.config["SETTINGS"] = gateway.config["SETTINGS"].replace(at_max_recipients=CAP)
         counts = dispatch.send_due(NOW)  # real RQ jobs in Redis
-    assert counts.enqueued_jobs == CLIENTS // CAP
+    requests = CLIENTS // CAP
+    assert counts.enqueued_messages == CLIENTS
+    assert counts.enqueued_jobs == -(-requests // dispatch.REQUESTS_PER_JOB)  # the requests, a few to a job
 
     worker = start_worker(settings, at.url)
     try:
         deadline = time.monotonic() + 60
-        in_flight = CLIENTS // CAP // 3  # a third of the way through the batch
+        in_flight = requests // 3  # a third of the way through the batch
         while at.requests < in_flight and time.monotonic() < deadline:
             assert worker.poll() is None, worker.stderr.read().decode()[-2000:]
             time.sleep(0.005)

@@ -52,11 +52,21 @@ def test_identical_texts_go_in_one_request(gateway, at):
 
 def test_recipients_per_request_are_capped(gateway, at, settings):
     enrol_due_today(5)
-    jobs = []
-    with gateway.app_context(), clock.frozen(NOW):
-        gateway.config["SETTINGS"] = gateway.config["SETTINGS"].replace(at_max_recipients=2)
-        dispatch.send_due(NOW, enqueue=jobs.append)
+    gateway.config["SETTINGS"] = gateway.config["SETTINGS"].replace(at_max_recipients=2)
+    counts, jobs, results = run_pass(gateway)
+    # The two full requests share a job, enqueued while the pass claims; the partial one goes at its end.
+    assert sorted(len(j) for j in jobs) == [1, 4] and counts.enqueued_jobs == 2
+    assert at.requests == 3 and len(at.sent) == 5 and at.duplicates() == {}
+    assert sorted(r.sent for r in results) == [1, 4]
+
+
+def test_a_send_job_carries_at_most_requests_per_job_requests(gateway, at, settings, monkeypatch):
+    enrol_due_today(5)
+    gateway.config["SETTINGS"] = gateway.config["SETTINGS"].replace(at_max_recipients=2)
+    monkeypatch.setattr(dispatch, "REQUESTS_PER_JOB", 1)
+    counts, jobs, results = run_pass(gateway)
     assert sorted(len(j) for j in jobs) == [1, 2, 2]
+    assert at.requests == 3 and len(at.sent) == 5 and sum(r.sent for r in results) == 5
 
 
 def test_a_job_run_twice_sends_once(gateway, at):
