@@ -93,11 +93,7 @@ def insert_returning_ids(table: Table, rows: list[dict[str, Any]], key: str) -> 
         return list(connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                                        rows).scalars())
     values_of = {name: [row[name] for row in rows] for name in rows[0]}
-    for column in table.c:  # the Python-side defaults SQLAlchemy would fill in (created_at ...)
-        default = column.default
-        if column.name not in values_of and default is not None and (default.is_scalar or default.is_callable):
-            value = default.arg(None) if default.is_callable else default.arg
-            values_of[column.name] = [value] * len(rows)
+    _python_defaults(table, values_of, len(rows), "default")
     quote = dialect.identifier_preparer.quote
     exprs, scalars, rows_from = _unnest(table, values_of, key, dialect)
     statement = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in exprs)}) "
@@ -125,9 +121,11 @@ def update_rows(table: Table, rows: list[dict[str, Any]], key: str = "id") -> No
             {name: bindparam(f"_{name}") for name in names})
         connection.execute(statement, [{"_key": row[key], **{f"_{n}": row[n] for n in names}} for row in rows])
         return
+    values_of = {name: [row[name] for row in rows] for name in rows[0]}
+    _python_defaults(table, values_of, len(rows), "onupdate")
+    names = [name for name in values_of if name != key]
     quote = dialect.identifier_preparer.quote
-    exprs, scalars, rows_from = _unnest(table, {name: [row[name] for row in rows] for name in rows[0]}, key,
-                                        dialect)
+    exprs, scalars, rows_from = _unnest(table, values_of, key, dialect)
     target = quote(table.name)
     statement = (f"UPDATE {target} SET {', '.join(f'{quote(n)} = {exprs[n]}' for n in names)} "
                  f"FROM {rows_from.sql} WHERE {target}.{quote(key)} = {exprs[key]}")
@@ -161,6 +159,17 @@ def _unnest(table: Table, values_of: dict[str, list], key: str, dialect) -> tupl
             names.append(quote(name))
             arrays.append(values)
     return exprs, scalars, _Rows(f"unnest({', '.join(placeholders)}) AS u({', '.join(names)})", arrays)
+
+
+def _python_defaults(table: Table, values_of: dict[str, list], n: int, when: str) -> None:
+    """Fill in the Python-side ``default`` (``when="default"``) or ``onupdate`` values the rows leave out,
+    as SQLAlchemy's own statements would (``created_at``, ``updated_at``)."""
+    for column in table.c:
+        default = getattr(column, when)
+        if column.name not in values_of and default is not None and (default.is_scalar or default.is_callable):
+            value = default.arg(None) if default.is_callable else default.arg
+            values_of[column.name] = [value] * n
+
 
 def among(column: ColumnElement, values) -> ColumnElement:
     """``column IN values`` for a list of hundreds or thousands of values.

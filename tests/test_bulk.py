@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select
 
-from gateway import bulk
+from gateway import bulk, clock
 from gateway.extensions import db
 from gateway.models import Client, Message
 
@@ -43,8 +43,6 @@ def test_insert_returning_ids_stores_every_value_and_returns_ids_in_row_order(ap
     ids = bulk.insert_returning_ids(Message.__table__, rows, key="reminder_version")
     assert len(set(ids)) == 40
     assert _stored(ids, rows[0].keys()) == rows  # each id is its own row's: the order of RETURNING is not trusted
-    created = db.session.scalars(select(Message.created_at).where(Message.id.in_(ids))).all()
-    assert all(isinstance(value, dt.datetime) for value in created)  # the Python-side default was applied
 
 
 def test_insert_returning_ids_refuses_a_key_that_repeats_and_writes_nothing(app):
@@ -75,3 +73,16 @@ def test_among_matches_in_for_long_lists(app):
     found = db.session.scalars(select(Message.id).where(bulk.among(Message.id, wanted))).all()
     assert sorted(found) == sorted(wanted)
     assert db.session.scalars(select(Message.id).where(bulk.among(Message.id, []))).all() == []
+
+
+def test_python_side_defaults_are_filled_in_as_sqlalchemy_would(app):
+    with clock.frozen(NOW):
+        ids = bulk.insert_returning_ids(Message.__table__, _message_rows(_client(), 3), key="reminder_version")
+    later = NOW + dt.timedelta(hours=1)
+    with clock.frozen(later):
+        bulk.update_rows(Message.__table__, [{"id": mid, "status": "sent"} for mid in ids[:2]])
+    db.session.commit()
+    assert _stored(ids, ["status", "created_at", "updated_at"]) == [
+        {"status": "sent", "created_at": NOW, "updated_at": later},
+        {"status": "sent", "created_at": NOW, "updated_at": later},
+        {"status": "queued", "created_at": NOW, "updated_at": NOW}]

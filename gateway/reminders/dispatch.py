@@ -330,7 +330,8 @@ def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
             return
         last_id = rows[-1].id
         requests = _group_for_sending([(r.id, r.text, r.phone) for r in rows], settings.at_max_recipients)
-        db.session.execute(update(_messages).where(among(_messages.c.id, [r.id for r in rows])).values(enqueued_at=now))
+        db.session.execute(update(_messages).where(among(_messages.c.id, [r.id for r in rows]))
+                           .values(enqueued_at=now))
         db.session.commit()  # enqueue only after the marks are committed
         _put(put, requests, now, counts)
         if progress:
