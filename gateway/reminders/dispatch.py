@@ -173,12 +173,12 @@ def send_due(now: dt.datetime | None = None, enqueue=None,
 
 
 def _take_full(waiting: dict[str, list[tuple[int, str]]], text_: str, cap: int) -> list[list[int]]:
-    """The full jobs (``cap`` messages, no phone twice) that can be made of one text's waiting messages."""
+    """The full requests (``cap`` messages, no phone twice) that can be made of one text's waiting messages."""
     items = waiting[text_]
     if len(items) < cap:
         return []
-    jobs = _group_for_sending([(mid, text_, phone) for mid, phone in items], cap)
-    full = [ids for ids in jobs if len(ids) == cap]
+    requests = _group_for_sending([(mid, text_, phone) for mid, phone in items], cap)
+    full = [ids for ids in requests if len(ids) == cap]
     taken = {mid for ids in full for mid in ids}
     waiting[text_] = [(mid, phone) for mid, phone in items if mid not in taken]
     return full
@@ -339,16 +339,16 @@ def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
 
 
 def _group_for_sending(rows: list[tuple[int, str, str]], cap: int) -> list[list[int]]:
-    """Message ids in jobs of at most ``cap`` with one text each and no phone twice in a job.
+    """Message ids in AT requests of at most ``cap``, one text each and no phone twice in a request.
 
-    Each message goes to the first job of its text with room and without its
-    phone. Full jobs are dropped from the search, so the work is linear in the
-    messages (times how often one phone repeats), not quadratic.
+    Each message goes to the first request of its text with room and without
+    its phone. Full requests are dropped from the search, so the work is
+    linear in the messages (times how often one phone repeats), not quadratic.
     """
     by_text: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for mid, text_, phone in rows:
         by_text[text_].append((mid, phone))
-    jobs: list[list[int]] = []
+    requests: list[list[int]] = []
     for items in by_text.values():
         chunks: list[tuple[list[int], set[str]]] = []
         open_chunks: list[tuple[list[int], set[str]]] = []  # in creation order, not yet full
@@ -366,8 +366,8 @@ def _group_for_sending(rows: list[tuple[int, str, str]], cap: int) -> list[list[
                 chunks.append(chunk)
                 if cap > 1:
                     open_chunks.append(chunk)
-        jobs.extend(ids for ids, _ in chunks)
-    return jobs
+        requests.extend(ids for ids, _ in chunks)
+    return requests
 
 
 # --- the send job -----------------------------------------------------------------------------
