@@ -159,7 +159,6 @@ def seed(database_url: str, redis_url: str, work: Path, clients: int) -> dict:
     """Migrate, enrol the clients (appointments and reminders planned), give some a PIN; add a coordinator."""
     from flask_migrate import upgrade
     from sqlalchemy import func, select, update
-    from werkzeug.security import generate_password_hash
 
     from gateway import create_app, users
     from gateway.appointments import plan_ahead
@@ -167,7 +166,6 @@ def seed(database_url: str, redis_url: str, work: Path, clients: int) -> dict:
     from gateway.config import Settings
     from gateway.extensions import db
     from gateway.models import Appointment, Client, Site
-    from gateway.ussd.services import PIN_HASH_METHOD
 
     app = create_app(Settings(instance_path=work, database_url=database_url, redis_url=redis_url,
                               secret_key="bench"))
@@ -185,7 +183,7 @@ def seed(database_url: str, redis_url: str, work: Path, clients: int) -> dict:
         plan_ahead()
         # Clients' PINs are hashed as the USSD service hashes them when a client sets one.
         db.session.execute(update(Client).where(Client.id % PIN_EVERY == 0)
-                           .values(ussd_pin_hash=generate_password_hash(CLIENT_PIN, method=PIN_HASH_METHOD)))
+                           .values(ussd_pin_hash=users.hash_pin(CLIENT_PIN)))
         # The coordinator is made as the console and CLI make one (users.create_user hashes her PIN).
         users.create_user("coordinator@example.org", "coordinator", None, "bench", phone=COORDINATOR_PHONE,
                           pin=COORDINATOR_PIN, site_ids=[site.id])

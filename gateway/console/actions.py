@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from .. import audit, clock, fields
+from .. import audit, clock, fields, users
 from ..clients.enrolment import local_today
 from ..countries import COUNTRIES
 from ..errors import Conflict, ValidationError
@@ -221,7 +221,7 @@ def update_user(user: User, actor: str, *, name: str | None, role: str, active: 
         user.password_hash = generate_password_hash(password)
         changes["password"] = "changed"  # never the password or its hash
     if pin:
-        user.ussd_pin_hash = generate_password_hash(pin)
+        user.ussd_pin_hash = users.hash_pin(pin)
         changes["pin"] = "changed"
     if changes:
         audit.record(actor, "user.updated", "user", user.id, changes)

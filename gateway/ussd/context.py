@@ -27,7 +27,7 @@ from werkzeug.security import check_password_hash
 
 import menus
 
-from .. import audit, clock
+from .. import audit, clock, users
 from ..clients.enrolment import local_today
 from ..countries import COUNTRIES
 from ..extensions import db
@@ -239,6 +239,12 @@ class UserPins:
                 audit.record(f"ussd:user:{self.user.id}", "user.pin_locked", "user", self.user.id,
                              {"until": attempt.locked_until.isoformat(timespec="seconds")})
                 db.session.commit()
+        if attempt.verdict == "ok" and not users.pin_hash_is_current(self.user.ussd_pin_hash):
+            # A PIN kept the slow way (scrypt, before users.PIN_HASH_METHOD): kept the quick way from now on.
+            self.user.ussd_pin_hash = users.hash_pin(pin)
+            audit.record(f"ussd:user:{self.user.id}", "user.pin_rehashed", "user", self.user.id,
+                         {"method": users.PIN_HASH_METHOD})
+            db.session.commit()
         return attempt.verdict
 
     def verify_replayed(self, pin: str) -> str:

@@ -24,9 +24,8 @@ from typing import Any, Callable, Mapping
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import generate_password_hash
 
-from .. import appointments, audit, clock, messaging, reminders
+from .. import appointments, audit, clock, messaging, reminders, users
 from ..clients import enrolment
 from ..countries import LANGUAGES
 from ..errors import Conflict, GatewayError
@@ -41,10 +40,6 @@ log = logging.getLogger(__name__)
 SLOT_HOURS = {"morning": 8, "midday": 12, "evening": 17}
 MONTHS = (1, 2, 3, 6)
 DAYS_PER_MONTH = 30  # a "month" of medicine (docs/schedules.md)
-# A 4-digit PIN has 10,000 values: any hash of one falls to a search in minutes, however slow.
-# What protects it is the lock after three wrong tries, so the hash is kept cheap enough
-# not to hold a USSD answer (scrypt, werkzeug's default, takes ~150 ms here; this ~8 ms).
-PIN_HASH_METHOD = "pbkdf2:sha256:20000"
 # How far back the ledger is read: far longer than any session and its retries.
 LEDGER_HOURS = 24
 CONSENT_VERSIONS = ("ussd-consent-1",)
@@ -168,7 +163,7 @@ def set_pin(effect, caller) -> tuple[str, int]:
     if not (len(pin) == 4 and pin.isascii() and pin.isdigit()):
         raise ValueError("a PIN is 4 digits")
     had_pin = client.ussd_pin_hash is not None
-    client.ussd_pin_hash = generate_password_hash(pin, method=PIN_HASH_METHOD)
+    client.ussd_pin_hash = users.hash_pin(pin)
     client.pin_failures, client.pin_locked_until = 0, None
     audit.record(caller.actor, "client.pin_set", "client", client.id, {"had_pin": had_pin})
     return "client", client.id
@@ -308,4 +303,4 @@ def session_phone(session_id: str) -> str | None:
     return db.session.scalar(select(UssdSession.phone).where(UssdSession.session_id == session_id))
 
 
-__all__ = ["execute", "record_session_end", "session_phone", "SLOT_HOURS", "PIN_HASH_METHOD", "Refused"]
+__all__ = ["execute", "record_session_end", "session_phone", "SLOT_HOURS", "Refused"]

@@ -3,10 +3,11 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from gateway import clock
+from gateway import clock, users
 from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Client, Infant, Task
+from gateway.models import Appointment, AuditEntry, Client, Infant, Task, User
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, audit_actions, count, site,
 )
@@ -236,6 +237,22 @@ def test_three_wrong_coordinator_pins_lock_her_menu_for_30_minutes(at, make_coor
     with clock.frozen(NOW + dt.timedelta(minutes=31)):
         assert _coordinator_session(at).screens[-1] == COORDINATOR_MAIN["en"]
     assert user.id
+
+
+def test_a_coordinator_pin_kept_the_slow_way_is_rehashed_at_its_next_correct_entry(at, make_coordinator):
+    user = make_coordinator()
+    user.ussd_pin_hash = generate_password_hash("2468")  # werkzeug's default (scrypt), as PINs were first kept
+    db.session.commit()
+    at(COORDINATOR_PHONE).play("1111")  # a wrong PIN changes nothing of the hash
+    db.session.expire_all()
+    assert db.session.get(User, user.id).ussd_pin_hash.startswith("scrypt:")
+    assert _coordinator_session(at).screens[-1] == COORDINATOR_MAIN["en"]
+    db.session.expire_all()
+    kept = db.session.get(User, user.id).ussd_pin_hash
+    assert kept.startswith(users.PIN_HASH_METHOD + "$") and check_password_hash(kept, "2468")
+    assert audit_actions("user.pin_rehashed") == ["user.pin_rehashed"]
+    assert _coordinator_session(at).screens[-1] == COORDINATOR_MAIN["en"]  # and the new hash lets her in
+    assert audit_actions("user.pin_rehashed") == ["user.pin_rehashed"]
 
 
 def test_a_coordinator_without_a_pin_is_told_to_ask_for_one(at, make_coordinator):
