@@ -44,7 +44,7 @@ from ..i18n import language as supported_language
 from ..i18n import render
 from ..phones import PhoneError, masked, normalise
 from . import services, sessions
-from .context import Caller, build_context, find_caller, recall_caller
+from .context import Caller, CallerChanged, build_context, find_caller, recall_caller
 from .sessions import SEPARATOR, BusySession, SessionRecord, SessionStore, answers_of, latest_answer
 
 log = logging.getLogger(__name__)
@@ -117,18 +117,21 @@ def handle(request: UssdRequest) -> Screen:
         raise BadRequest(f"phone number: {exc}") from None
     limit = max_chars_for(request.network)
     caller = None
+    store = _store()
     try:
-        store = _store()
-        with store.locked(session_id):
-            record = store.load(session_id)
+        with store.locked(session_id) as held:
+            record = held.record
             if record is not None and record.phone != phone:
                 return _not_yours(session_id, find_caller(phone), limit)
-            # The caller a session began with stays its caller (one query, not two; the same menu throughout).
+            # The caller a session began with stays its caller (the same menu throughout; a client without a query).
             caller = (recall_caller(phone, record.caller) if record is not None else None) or find_caller(phone)
             caller.chosen_language = request.language
-            return _answer(store, session_id, request.path or "", caller, limit, record)
+            return _answer(held, session_id, request.path or "", caller, limit, record)
     except BusySession:
         log.warning("USSD session %s: still answering an earlier request; this one gave up", session_id)
+    except CallerChanged:
+        db.session.rollback()
+        log.warning("USSD session %s: its client's number changed during the session; ended", session_id)
     except Exception:
         db.session.rollback()
         log.exception("USSD session %s of %s failed", session_id, masked(phone))
@@ -161,7 +164,7 @@ def _unavailable(language: str, limit: int) -> Screen:
     return Screen(render("ussd.unavailable", language)[:limit - menus.PREFIX_CHARS], True)
 
 
-def _answer(store: SessionStore, session_id: str, path: str, caller: Caller, limit: int,
+def _answer(held: sessions.Held, session_id: str, path: str, caller: Caller, limit: int,
             record: SessionRecord | None) -> Screen:
     if record is None and path:
         # Going on with a session whose record is gone: not one the network reported ended for another number.
@@ -190,7 +193,7 @@ def _answer(store: SessionStore, session_id: str, path: str, caller: Caller, lim
         outcome = services.execute(reply.effect, caller, session_id, len(path))
         if outcome != "done":
             reply = menus.outcome_reply(reply.effect, outcome, state["lang"], ctx)
-    store.save(session_id, SessionRecord(caller.phone, path, state, reply.text, reply.end, caller.key))
+    held.keep(SessionRecord(caller.phone, path, state, reply.text, reply.end, caller.key))
     return Screen(reply.text, reply.end)
 
 

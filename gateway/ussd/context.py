@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import redis
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal, null, select, union_all
 from werkzeug.security import check_password_hash
 
 import menus
@@ -45,36 +45,111 @@ MISSED_VISIT_DAYS = 30
 USER_PIN_PREFIX = "ussd:pin:user:"
 
 
+@dataclass(frozen=True)
+class ClientView:
+    """What the menus read of a client, kept in her session record so a screen needs no query.
+
+    A client's row is read once a session (or once per change): the menus
+    read this, and only what changes her, checks her PIN or lists her visits
+    goes to the database.
+    """
+
+    id: int
+    language: str
+    country: str
+    site_id: int | None
+    pin_set: bool
+    pin_locked_until: dt.datetime | None  # naive UTC
+    opted_out: bool
+
+    @classmethod
+    def of(cls, client: Client) -> "ClientView":
+        return cls(client.id, client.language, client.country, client.site_id, bool(client.ussd_pin_hash),
+                   client.pin_locked_until, bool(client.opted_out))
+
+    def kept(self) -> dict:
+        """As a session record keeps it (JSON)."""
+        locked = self.pin_locked_until.isoformat() if self.pin_locked_until else None
+        return {"id": self.id, "language": self.language, "country": self.country, "site_id": self.site_id,
+                "pin_set": self.pin_set, "pin_locked_until": locked, "opted_out": self.opted_out}
+
+    @classmethod
+    def from_kept(cls, kept: dict) -> "ClientView":
+        """Raises (KeyError, TypeError, ValueError) on a record of another shape."""
+        locked = kept["pin_locked_until"]
+        view = cls(int(kept["id"]), str(kept["language"]), str(kept["country"]), kept["site_id"],
+                   bool(kept["pin_set"]), dt.datetime.fromisoformat(locked) if locked else None,
+                   bool(kept["opted_out"]))
+        if view.site_id is not None and not isinstance(view.site_id, int):
+            raise TypeError("site_id")
+        return view
+
+
+class CallerChanged(Exception):
+    """The client a session began with no longer has its number (changed or removed mid-session)."""
+
+
 @dataclass
 class Caller:
-    """The person on the phone, as the menus see her."""
+    """The person on the phone, as the menus see her.
+
+    A client is known by her ``ClientView``; her row (``client``) is read
+    from the database the first time something needs it, and checked to be
+    still hers.
+    """
 
     kind: str  # "client" | "coordinator" | "unknown": the menu's name
     phone: str  # E.164
-    client: Client | None = None
+    view: ClientView | None = None
     user: User | None = None
     chosen_language: str | None = None  # the screens' language, when the request names one (UssdRequest.language)
+    _client: Client | None = None
+
+    @classmethod
+    def of_client(cls, client: Client) -> "Caller":
+        return cls("client", client.phone, view=ClientView.of(client), _client=client)
 
     @property
-    def key(self) -> list:
-        """What a session record keeps of its caller, for ``recall_caller``: ``[kind, id or None]``."""
-        row = self.client if self.kind == "client" else self.user
-        return [self.kind, row.id if row is not None else None]
+    def client(self) -> Client | None:
+        """The client's row, read on first use. Raises ``CallerChanged`` if the number is no longer hers."""
+        if self._client is None and self.view is not None:
+            client = db.session.get(Client, self.view.id)
+            if client is None or client.phone != self.phone:
+                raise CallerChanged(self.view.id)
+            self._client = client
+        return self._client
+
+    @property
+    def client_id(self) -> int | None:
+        return self.view.id if self.view is not None else None
+
+    def current_view(self) -> ClientView | None:
+        """Her view as of now: from her row if it was read (an effect may have changed it), else as recalled."""
+        if self._client is not None:
+            return ClientView.of(self._client)
+        return self.view
+
+    @property
+    def key(self) -> dict:
+        """What a session record keeps of its caller, for ``recall_caller``."""
+        if self.kind == "client":
+            return {"kind": "client", "client": self.current_view().kept()}
+        return {"kind": self.kind, "id": self.user.id if self.user is not None else None}
 
     @property
     def actor(self) -> str:
         """The audit actor: ``ussd:client:<id>``, ``ussd:user:<id>``, or ``ussd:<phone>`` for an unknown number."""
         if self.user is not None:
             return f"ussd:user:{self.user.id}"
-        if self.client is not None:
-            return f"ussd:client:{self.client.id}"
+        if self.view is not None:
+            return f"ussd:client:{self.view.id}"
         return f"ussd:{self.phone}"
 
     @functools.cached_property
     def country(self) -> str:
         """ISO country: a client's own; a coordinator's first site's; an unknown number's calling code's; else the default."""
-        if self.client is not None:
-            return self.client.country
+        if self.view is not None:
+            return self.view.country
         if self.user is not None:
             site = first_site(self.user)
             if site is not None and site.country in COUNTRIES:
@@ -89,8 +164,8 @@ class Caller:
     def language(self) -> str:
         if self.chosen_language:
             return supported_language(self.chosen_language)
-        if self.client is not None:
-            return supported_language(self.client.language)
+        if self.view is not None:
+            return supported_language(self.current_view().language)
         return COUNTRIES[self.country].language if self.country in COUNTRIES else "en"
 
     def today(self) -> dt.date:
@@ -98,32 +173,56 @@ class Caller:
         return local_today(self.country) if self.country in COUNTRIES else clock.today_utc()
 
 
+def _who_has_statement():
+    # The client's SELECT comes first: the union's columns take its types (a date read back as a date on SQLite).
+    clients = select(literal("client").label("who"), Client.id, Client.ussd_pin_hash.is_not(None).label("pin_set"),
+                     Client.language, Client.country, Client.site_id, Client.pin_locked_until, Client.opted_out
+                     ).where(Client.phone == bindparam("phone"))
+    users_ = select(literal("user"), User.id, User.ussd_pin_hash.is_not(None), null(), null(), null(), null(), null()
+                    ).where(User.phone == bindparam("phone"), User.active.is_(True))
+    return union_all(clients, users_)
+
+
+# Built once: building a statement costs more than running it (a caller is looked up on every first screen).
+_WHO_HAS = _who_has_statement()
+
+
+def _who_has(phone: str) -> list:
+    """The client and the active user with this number, in one query: (who, id, pin_set, then a client's fields)."""
+    return db.session.connection().execute(_WHO_HAS, {"phone": phone}).all()
+
+
 def find_caller(phone: str) -> Caller:
-    """The caller for an E.164 number."""
-    user = db.session.scalar(select(User).where(User.phone == phone, User.active.is_(True)))
-    if user is not None and user.ussd_pin_hash:
-        return Caller("coordinator", phone, user=user)
-    client = db.session.scalar(select(Client).where(Client.phone == phone))
+    """The caller for an E.164 number (one query; a coordinator's row is read too)."""
+    rows = {row.who: row for row in _who_has(phone)}
+    user, client = rows.get("user"), rows.get("client")
+    if user is not None and (user.pin_set or client is None):
+        return Caller("coordinator", phone, user=db.session.get(User, user.id))
     if client is not None:
-        return Caller("client", phone, client=client)
-    if user is not None:
-        return Caller("coordinator", phone, user=user)
+        view = ClientView(client.id, client.language, client.country, client.site_id, bool(client.pin_set),
+                          client.pin_locked_until, bool(client.opted_out))
+        return Caller("client", phone, view=view)
     return Caller("unknown", phone)
 
 
-def recall_caller(phone: str, key: list | None) -> Caller | None:
-    """The caller a session began with (``Caller.key``), if the number is still hers; else None."""
-    if not isinstance(key, list) or len(key) != 2:
+def recall_caller(phone: str, key: dict | None) -> Caller | None:
+    """The caller a session began with (``Caller.key``); None if it cannot be told, or a coordinator's number changed.
+
+    A client is recalled as she was last seen, without a query: her row is
+    read, and checked to still have this number, when something needs it.
+    """
+    if not isinstance(key, dict):
         return None
-    kind, ident = key
+    kind = key.get("kind")
     if kind == "unknown":
         return Caller("unknown", phone)
-    if kind == "client" and isinstance(ident, int):
-        client = db.session.get(Client, ident)
-        if client is not None and client.phone == phone:
-            return Caller("client", phone, client=client)
-    if kind == "coordinator" and isinstance(ident, int):
-        user = db.session.get(User, ident)
+    if kind == "client":
+        try:
+            return Caller("client", phone, view=ClientView.from_kept(key["client"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+    if kind == "coordinator" and isinstance(key.get("id"), int):
+        user = db.session.get(User, key["id"])
         if user is not None and user.phone == phone and user.active:
             return Caller("coordinator", phone, user=user)
     return None
@@ -139,14 +238,14 @@ def build_context(caller: Caller, max_chars: int, replaying: bool = False) -> me
     today = caller.today()
     common = dict(today=today, language=caller.language, max_chars=max_chars, country=caller.country)
     if caller.kind == "client":
-        client = caller.client
+        view = caller.view
         return menus.Context(
             **common,
-            pin_set=bool(client.ussd_pin_hash),
-            pin_locked=menus.is_locked(client.pin_locked_until, clock.utcnow()),
-            verify_pin=_client_pin_replayed(client) if replaying else _client_pin(client, caller.actor),
-            opted_out=bool(client.opted_out),
-            visits=lambda: client_visits(client, today),
+            pin_set=view.pin_set,
+            pin_locked=menus.is_locked(view.pin_locked_until, clock.utcnow()),
+            verify_pin=_client_pin_replayed(caller) if replaying else _client_pin(caller),
+            opted_out=view.opted_out,
+            visits=lambda: client_visits(caller, today),
         )
     if caller.kind == "coordinator":
         user = caller.user
@@ -169,8 +268,9 @@ def _matches(pin_hash: str | None, pin: str) -> bool:
     return bool(pin_hash) and check_password_hash(pin_hash, pin)
 
 
-def _client_pin(client: Client, actor: str) -> Callable[[str], str]:
+def _client_pin(caller: Caller) -> Callable[[str], str]:
     def verify(pin: str) -> str:
+        client, actor = caller.client, caller.actor
         matches = _matches(client.ussd_pin_hash, pin)
         # Read the counters under a row lock: two sessions of one client must not lose a failure.
         db.session.refresh(client, with_for_update=True)
@@ -185,9 +285,10 @@ def _client_pin(client: Client, actor: str) -> Callable[[str], str]:
     return verify
 
 
-def _client_pin_replayed(client: Client) -> Callable[[str], str]:
+def _client_pin_replayed(caller: Caller) -> Callable[[str], str]:
     # A replayed PIN was counted when it was first typed: check it, count nothing.
     def verify(pin: str) -> str:
+        client = caller.client
         if menus.is_locked(client.pin_locked_until, clock.utcnow()):
             return "wrong"
         return "ok" if _matches(client.ussd_pin_hash, pin) else "wrong"
@@ -256,19 +357,39 @@ class UserPins:
 # ---------------------------------------------------------------- list sources
 
 
-def _open_appointments(client_id: int, today: dt.date) -> list[Appointment]:
-    since = today - dt.timedelta(days=MISSED_VISIT_DAYS)
-    return list(db.session.scalars(
-        select(Appointment).where(Appointment.client_id == client_id, Appointment.status == "due",
-                                  Appointment.due_date >= since)
-        .order_by(Appointment.due_date, Appointment.id)))
+def _open_appointments_statement(with_phone: bool):
+    query = select(Appointment.due_date, Appointment.kind, Appointment.name).where(
+        Appointment.client_id == bindparam("client_id"), Appointment.status == "due",
+        Appointment.due_date >= bindparam("since"))
+    if with_phone:
+        query = query.join(Client, Client.id == Appointment.client_id).where(Client.phone == bindparam("phone"))
+    return query.order_by(Appointment.due_date, Appointment.id)
 
 
-def client_visits(client: Client, today: dt.date) -> list[tuple[dt.date, str]]:
-    """A client's open visits, soonest first, each as (date, discreet label in her language); one line per kind a day."""
+_OPEN_APPOINTMENTS = {False: _open_appointments_statement(False), True: _open_appointments_statement(True)}
+
+
+def _open_appointments(client_id: int, today: dt.date, phone: str | None = None) -> list:
+    """(due_date, kind, name) of a client's open visits, soonest first; only while she has ``phone``, if given."""
+    params = {"client_id": client_id, "since": today - dt.timedelta(days=MISSED_VISIT_DAYS)}
+    if phone is not None:
+        params["phone"] = phone
+    return db.session.connection().execute(_OPEN_APPOINTMENTS[phone is not None], params).all()
+
+
+def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date, str]]:
+    """A client's open visits, soonest first, each as (date, discreet label in her language); one line per kind a day.
+
+    Read by her id and number together: a session recalled after her number
+    changed hands lists nothing of hers (and raises ``CallerChanged``).
+    """
     lines: list[tuple[dt.date, str]] = []
-    for appointment in _open_appointments(client.id, today):
-        line = (appointment.due_date, render(f"label.{appointment.kind}", client.language))
+    language = caller.current_view().language
+    appointments = _open_appointments(caller.client_id, today, caller.phone)
+    if not appointments:
+        _ = caller.client  # none, or not hers any more (CallerChanged): her row tells which
+    for appointment in appointments:
+        line = (appointment.due_date, render(f"label.{appointment.kind}", language))
         if line not in lines:
             lines.append(line)
         if len(lines) == MAX_VISIT_LINES:

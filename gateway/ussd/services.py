@@ -32,7 +32,7 @@ from ..errors import Conflict, GatewayError
 from ..extensions import db
 from ..models import AuditEntry, Client, Task, UssdSession, User
 from ..phones import masked
-from .context import Caller, first_site
+from .context import Caller, CallerChanged, first_site
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: in
         log.warning("USSD effect %s refused for %s (session %s): %s %s", action, masked(caller.phone),
                     session_id, exc.message, exc.fields)
         return "failed"
+    except CallerChanged:  # her number is not hers any more: the session ends (gateway.ussd.handle)
+        db.session.rollback()
+        raise
     except Exception:
         db.session.rollback()
         log.exception("USSD effect %s failed for %s (session %s)", action, masked(caller.phone), session_id)
@@ -84,7 +87,7 @@ def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: in
 def _done_before(caller: Caller, action: str, session_id: str, step: int) -> bool:
     """True if the ledger has this effect for this session and step."""
     if caller.kind == "client":
-        where = (AuditEntry.entity == "client", AuditEntry.entity_id == caller.client.id)
+        where = (AuditEntry.entity == "client", AuditEntry.entity_id == caller.client_id)
     elif caller.kind == "coordinator":
         where = (AuditEntry.entity == "user", AuditEntry.entity_id == caller.user.id)
     else:

@@ -21,6 +21,7 @@ PICKUP_DONE = "END Thank you. Your next pick-up is on Mon 23 Feb. We will remind
 MAIN_EN = ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n"
            "4. My settings\n5. Ask for a call back")
 UNAVAILABLE = "END Sorry, this is not available now. Please try again later."
+NEXT_VISIT = "END Your next visits:\nMon 1 Dec: pick up your medicine"
 
 
 @pytest.fixture
@@ -380,3 +381,68 @@ def test_a_session_keeps_the_menu_it_began_with(at, make_client):
     make_client(phone=UNKNOWN_PHONE, language="en")  # enrolled by a coordinator meanwhile
     assert session.send("1").startswith("CON A health worker will call you to join.")
     assert at(UNKNOWN_PHONE).dial() == MAIN_EN  # her next session is a client's
+
+
+# ---------------------------------------------------------------- a client recalled from her session record
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements sent to the database while the block runs: ``with statements() as sent: ...``."""
+    import contextlib
+
+    from sqlalchemy import event
+
+    @contextlib.contextmanager
+    def watch():
+        sent: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            sent.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            yield sent
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    return watch
+
+
+def test_a_clients_menu_screens_after_the_first_need_no_query(at, mother, statements):
+    session = at(CLIENT_PHONE)
+    with statements() as first:
+        assert session.dial() == MAIN_EN
+    assert len([s for s in first if "clients" in s]) == 1  # who is calling: one query (clients and users)
+    with statements() as menus_only:
+        assert session.send("4").startswith("CON My settings")
+        assert session.send("0") == MAIN_EN
+    assert menus_only == []
+    with statements() as listing:
+        assert session.send("1") == NEXT_VISIT
+    assert len(listing) == 1  # her visits, read by her id and number together
+
+
+def test_a_number_that_changes_hands_mid_session_shows_nothing_of_hers_and_does_nothing(at, mother):
+    session = at(CLIENT_PHONE)
+    session.play("5")  # a call back, to be confirmed
+    listing = at(CLIENT_PHONE)
+    listing.dial()
+    fresh(mother).phone = OTHER_PHONE  # a coordinator corrects her number meanwhile
+    db.session.commit()
+    assert session.send("1") == UNAVAILABLE
+    assert count(Task) == 0
+    assert listing.send("1") == UNAVAILABLE
+    assert at(CLIENT_PHONE).dial().startswith("CON Free SMS reminders")  # the number's next session: unknown
+
+
+def test_the_session_record_keeps_her_as_her_own_change_left_her(at, mother):
+    session = at(CLIENT_PHONE)
+    session.play("4")
+    stop = next(line for line in session.screens[-1].splitlines() if "Stop SMS" in line).split(".")[0]
+    assert session.send(stop).startswith("CON ")  # confirm stopping
+    kept = sessions.SessionStore(sessions.connection()).load(session.session_id).caller["client"]
+    assert kept["opted_out"] is False
+    assert session.send("1").startswith("END ")
+    assert fresh(mother).opted_out is True
+    kept = sessions.SessionStore(sessions.connection()).load(session.session_id).caller["client"]
+    assert kept == {**kept, "id": mother.id, "opted_out": True, "language": "en"}
