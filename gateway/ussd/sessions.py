@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+import secrets
+import time
+from dataclasses import dataclass, fields
 from typing import Any, Iterator
 
 import redis
@@ -34,11 +36,12 @@ SESSION_TTL = 180  # seconds after the last request; AT ends a session after abo
 LOCK_SECONDS = 10
 # How long a repeated request (AT's retry) waits for the first one to finish, in seconds.
 LOCK_WAIT = 8
+LOCK_POLL = 0.01  # seconds between two tries of a held lock
 # Seconds a Redis call of the USSD path may take. The app's own client (redis_store.get_redis)
 # waits up to 10 s and retries with backoff, which is AT's whole budget for an answer; a session
 # record is rebuilt from the path anyway, so this client gives up at once instead.
 REDIS_TIMEOUT = 1.0
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the caller kept as context.Caller.key (a client's ClientView)
 KEY_PREFIX = "ussd:session:"
 LOCK_PREFIX = "ussd:lock:"
 SEPARATOR = "*"  # how AT joins the answers of one session
@@ -67,7 +70,7 @@ class SessionRecord:
     state: dict[str, Any] | None  # the engine's state after that request
     reply_text: str  # the reply to that request (without CON/END)
     reply_end: bool
-    caller: list | None = None  # who the session began with: [menu, client or user id] (context.Caller.key)
+    caller: dict | None = None  # who the session began with, as context.Caller.key gives it
     v: int = RECORD_VERSION
 
 
@@ -93,11 +96,59 @@ class BusySession(Exception):
     """Another request of the same session is still being answered."""
 
 
-class SessionStore:
-    """Session records and per-session locks in one Redis.
+# Released with the record written in one round trip. The record is written only while the lock is
+# still this request's (or no one's): a request that outlived LOCK_SECONDS and lost its lock to AT's
+# retry leaves the session to the retry.
+# KEYS[1] the lock, KEYS[2] the record; ARGV[1] this request's token, ARGV[2] the record ("": none), ARGV[3] TTL.
+_RELEASE_AND_KEEP = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+elseif holder then
+  return 0
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+return 1
+"""
 
-    After the first Redis error it stops using Redis for the rest of its life
-    (one request), so a Redis that has gone away costs one timeout, not one per call.
+
+@dataclass
+class Held:
+    """A session while its lock is held: the record read with the lock, and the one to write at release."""
+
+    record: SessionRecord | None = None
+    kept: SessionRecord | None = None
+
+    def keep(self, record: SessionRecord) -> None:
+        """Write ``record`` when the lock is released (kept ``SESSION_TTL`` seconds from then)."""
+        self.kept = record
+
+
+def _encoded(record: SessionRecord) -> str:
+    return json.dumps({f.name: getattr(record, f.name) for f in fields(SessionRecord)}, separators=(",", ":"))
+
+
+def _decoded(raw: bytes | None) -> SessionRecord | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        if data.get("v") != RECORD_VERSION:
+            return None
+        return SessionRecord(**data)
+    except (ValueError, TypeError, AttributeError):
+        return None  # a record of another shape: rebuilt from the path like a lost one
+
+
+class SessionStore:
+    """Session records and per-session locks in one Redis: two round trips a request.
+
+    Taking the lock reads the record (one pipeline); releasing it writes
+    the new one (one script). After the first Redis error the store stops
+    using Redis for the rest of its life (one request), so a Redis that has
+    gone away costs one timeout, not one per call.
     """
 
     def __init__(self, conn: redis.Redis, ttl: int = SESSION_TTL):
@@ -109,56 +160,53 @@ class SessionStore:
         log.warning("USSD sessions: Redis %s failed (%s); answering from the path alone", what, exc)
 
     def load(self, session_id: str) -> SessionRecord | None:
-        """The session's record, or None (none, expired, unreadable, or Redis unavailable)."""
+        """The session's record, or None (none, expired, unreadable, or Redis unavailable); without the lock."""
         if not self.available:
             return None
         try:
-            raw = self.conn.get(KEY_PREFIX + session_id)
+            return _decoded(self.conn.get(KEY_PREFIX + session_id))
         except redis.RedisError as exc:
             self._failed("read", exc)
             return None
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-            if data.get("v") != RECORD_VERSION:
-                return None
-            return SessionRecord(**data)
-        except (ValueError, TypeError, AttributeError):
-            return None  # a record of another shape: rebuilt from the path like a lost one
 
-    def save(self, session_id: str, record: SessionRecord) -> None:
-        """Keep ``record`` for ``ttl`` seconds from now (a failure is logged: the path rebuilds it)."""
-        if not self.available:
-            return
-        try:
-            self.conn.set(KEY_PREFIX + session_id, json.dumps(asdict(record), separators=(",", ":")), ex=self.ttl)
-        except redis.RedisError as exc:
-            self._failed("write", exc)
+    def _acquire(self, session_id: str, wait: float) -> tuple[str, bytes | None]:
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait
+        while True:
+            pipe = self.conn.pipeline(transaction=False)
+            pipe.set(LOCK_PREFIX + session_id, token, nx=True, px=LOCK_SECONDS * 1000)
+            pipe.get(KEY_PREFIX + session_id)
+            taken, raw = pipe.execute()
+            if taken:
+                return token, raw
+            if time.monotonic() >= deadline:
+                raise BusySession(session_id)
+            time.sleep(LOCK_POLL)
 
     @contextlib.contextmanager
-    def locked(self, session_id: str, wait: float | None = None) -> Iterator[None]:
+    def locked(self, session_id: str, wait: float | None = None) -> Iterator[Held]:
         """Hold the session's lock while answering one request: AT's retry waits for the first answer.
 
-        Raises ``BusySession`` if the lock is still held after ``wait`` seconds.
-        Without Redis the request goes on unlocked (effects stay guarded in the database).
+        Yields a ``Held``: the record as the lock found it, and ``keep(record)``
+        for the one to write as the lock is released. Raises ``BusySession``
+        if the lock is still held after ``wait`` seconds. Without Redis the
+        request goes on unlocked and unrecorded (effects stay guarded in the
+        database; the path rebuilds the session).
         """
-        lock = None
-        wait = LOCK_WAIT if wait is None else wait
+        held, token = Held(), None
         if self.available:
             try:
-                lock = self.conn.lock(LOCK_PREFIX + session_id, timeout=LOCK_SECONDS, sleep=0.01,
-                                      blocking_timeout=wait)
-                if not lock.acquire():
-                    raise BusySession(session_id)
+                token, raw = self._acquire(session_id, LOCK_WAIT if wait is None else wait)
+                held.record = _decoded(raw)
             except redis.RedisError as exc:
                 self._failed("lock", exc)
-                lock = None
         try:
-            yield
+            yield held
         finally:
-            if lock is not None and self.available:
+            if token is not None and self.available:
+                kept = _encoded(held.kept) if held.kept is not None else ""
                 try:
-                    lock.release()
-                except (redis.RedisError, redis.exceptions.LockError):
-                    pass  # expired (an answer slower than LOCK_SECONDS): nothing left to release
+                    self.conn.register_script(_RELEASE_AND_KEEP)(
+                        keys=[LOCK_PREFIX + session_id, KEY_PREFIX + session_id], args=[token, kept, self.ttl])
+                except redis.RedisError as exc:
+                    self._failed("write", exc)
