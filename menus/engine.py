@@ -613,7 +613,7 @@ def _guard(menu: Menu, state: Mapping, ctx: Context, reply: Reply) -> Reply:
 
     Definitions are checked for this; what the caller supplies (visit labels) is checked here.
     """
-    if menu.pin == "required" or state.get("pin_ok") or not i18n.disclosing_words(reply.text):
+    if menu.pin == "required" or state.get("pin_ok") or not i18n.discloses(reply.text):
         return reply
     return Reply(_fit(i18n.render("ussd.unavailable", state["lang"]), ctx), True, None)
 

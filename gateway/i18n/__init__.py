@@ -26,7 +26,7 @@ from typing import Mapping
 import yaml
 
 from ..countries import LANGUAGES
-from .disclosure import disclosing_words
+from .disclosure import discloses, disclosing_words
 from .gsm7 import fit_sms, is_gsm7, sms_segments, to_gsm7
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
@@ -219,6 +219,6 @@ def start_words() -> frozenset[str]:
 
 __all__ = [
     "CatalogueError", "render", "template", "has", "keys", "gaps", "format_date", "language",
-    "stop_words", "start_words", "disclosing_words", "is_gsm7", "sms_segments", "to_gsm7", "fit_sms",
+    "stop_words", "start_words", "disclosing_words", "discloses", "is_gsm7", "sms_segments", "to_gsm7", "fit_sms",
     "catalogues", "check_catalogues", "read_catalogue", "placeholders", "needs_discretion",
 ]

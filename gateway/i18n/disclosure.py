@@ -65,3 +65,16 @@ def disclosing_words(text: str) -> list[str]:
     for pattern in _PATTERNS:
         found.extend((m.start(), m.group(0)) for m in pattern.finditer(text))
     return [word for _, word in sorted(found)]
+
+
+# The same terms as two alternations (one per case rule), for the yes-or-no check every USSD screen gets.
+_ANY = tuple(
+    re.compile("|".join(rf"(?<!\w)(?:{term})(?!\w)" for term, sensitive in _TERMS if sensitive == case_sensitive),
+               0 if case_sensitive else re.IGNORECASE)
+    for case_sensitive in (False, True)
+)
+
+
+def discloses(text: str) -> bool:
+    """True if ``text`` has any of ``disclosing_words`` (two searches instead of one per term)."""
+    return any(pattern.search(text) for pattern in _ANY)

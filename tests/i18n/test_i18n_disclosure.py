@@ -29,6 +29,7 @@ from gateway.i18n import disclosing_words
 ])
 def test_planted_words_are_found(text, words):
     assert disclosing_words(text) == words
+    assert i18n.discloses(text)
 
 
 @pytest.mark.parametrize("text", [
@@ -38,6 +39,7 @@ def test_planted_words_are_found(text, words):
 ])
 def test_ordinary_words_pass(text):
     assert disclosing_words(text) == []
+    assert not i18n.discloses(text)
 
 
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
