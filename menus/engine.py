@@ -347,19 +347,28 @@ class _Layout:
 def _paginate(head: str, items: Sequence[str], budget: int, lang: str, back_first: bool, end_last: bool) -> _Layout:
     more, back = _nav(lang)
 
-    def size(lines: Sequence[str | None]) -> int:
-        return len(_join([head, *lines]))
+    def width(line: str | None) -> int:  # what a line adds to a ``_join``: itself and a newline (none if empty)
+        return len(line) + 1 if line else 0
+
+    # ends[j]: the width of items[:j]; a page's length comes from two of them, so a long list
+    # (a coordinator's call-backs) is paged in one pass, not by joining what is left for every page.
+    ends = [0]
+    for item in items:
+        ends.append(ends[-1] + width(item))
+
+    def size(i: int, j: int, *nav: str | None) -> int:  # len(_join([head, *items[i:j], *nav]))
+        return max(0, width(head) + ends[j] - ends[i] + sum(width(line) for line in nav) - 1)
 
     pages: list[tuple[int, int]] = []
     i, n = 0, len(items)
     while i < n or not pages:
         has_back = bool(pages) or back_first
-        last_nav = [] if end_last else [back if has_back else None]
-        if size([*items[i:], *last_nav]) <= budget:
+        last_nav = () if end_last else (back if has_back else None,)
+        if size(i, n, *last_nav) <= budget:
             pages.append((i, n))
             break
         k = 0
-        while i + k < n and size([*items[i:i + k + 1], more, back if has_back else None]) <= budget:
+        while i + k < n and size(i, i + k + 1, more, back if has_back else None) <= budget:
             k += 1
         k = max(k, 1)  # a line that fits nowhere still gets a page of its own (cut to fit)
         pages.append((i, i + k))

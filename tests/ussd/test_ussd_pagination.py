@@ -2,6 +2,10 @@
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from menus import engine
 
 VISITS = [(dt.date(2025, 12, 1) + dt.timedelta(days=7 * i), "your child's clinic visit") for i in range(12)]
 
@@ -106,3 +110,34 @@ def test_a_line_longer_than_a_screen_is_cut_not_sent_over(phone):
     screen = p.send("1")
     assert screen.startswith("END Your next visits:\nTue 2 Dec: xxx") and screen.endswith("..")
     assert len(screen) == 160
+
+
+def _pages_by_joining(head, items, budget, lang, back_first, end_last):
+    """The pages as first written: every candidate page joined and measured (quadratic, plainly right)."""
+    more, back = engine._nav(lang)
+
+    def size(lines):
+        return len(engine._join([head, *lines]))
+
+    pages, i, n = [], 0, len(items)
+    while i < n or not pages:
+        has_back = bool(pages) or back_first
+        last_nav = [] if end_last else [back if has_back else None]
+        if size([*items[i:], *last_nav]) <= budget:
+            pages.append((i, n))
+            break
+        k = 0
+        while i + k < n and size([*items[i:i + k + 1], more, back if has_back else None]) <= budget:
+            k += 1
+        k = max(k, 1)
+        pages.append((i, i + k))
+        i += k
+    return tuple(pages)
+
+
+@settings(max_examples=300, deadline=None)
+@given(head=st.text(max_size=40), items=st.lists(st.text(max_size=50), max_size=40),
+       budget=st.integers(min_value=0, max_value=200), back_first=st.booleans(), end_last=st.booleans())
+def test_pages_are_measured_from_running_widths_as_if_joined(head, items, budget, back_first, end_last):
+    layout = engine._paginate(head, items, budget, "en", back_first, end_last)
+    assert layout.pages == _pages_by_joining(head, items, budget, "en", back_first, end_last)
