@@ -67,14 +67,36 @@ def disclosing_words(text: str) -> list[str]:
     return [word for _, word in sorted(found)]
 
 
+def _ending(term: str) -> str:
+    """A term as part of one alternation. A stem matched inside words (``\\w*stem``) is looked for as
+    ``stem`` at a word's end: the same yes or no, without trying ``\\w*`` from every letter of a screen."""
+    if term.startswith(r"\w*"):
+        return rf"(?:{term[3:]})(?!\w)"
+    return rf"(?<!\w)(?:{term})(?!\w)"
+
+
 # The same terms as two alternations (one per case rule), for the yes-or-no check every USSD screen gets.
 _ANY = tuple(
-    re.compile("|".join(rf"(?<!\w)(?:{term})(?!\w)" for term, sensitive in _TERMS if sensitive == case_sensitive),
+    re.compile("|".join(_ending(term) for term, sensitive in _TERMS if sensitive == case_sensitive),
                0 if case_sensitive else re.IGNORECASE)
     for case_sensitive in (False, True)
 )
 
 
+def _core(term: str) -> str:
+    """The longest plain run of letters every match of ``term`` contains, in lower case (``ARVs?`` -> ``arv``)."""
+    plain = re.sub(r"\(\?:[^)]*\)|\[[^\]]*\]", " ", term)  # groups and classes
+    plain = re.sub(r"\\[a-z][*+?]?|.[?*]|\+", " ", plain)  # \s+, \w*, an optional letter
+    return max(plain.split(), key=len).lower()
+
+
+# Most screens hold none of these at all: a substring test of each says so before any regex runs.
+_CORES = tuple(sorted({_core(term) for term, _ in _TERMS}))
+
+
 def discloses(text: str) -> bool:
-    """True if ``text`` has any of ``disclosing_words`` (two searches instead of one per term)."""
+    """True if ``text`` has any of ``disclosing_words``: what every USSD screen is checked with, so kept quick."""
+    lowered = text.lower()
+    if not any(core in lowered for core in _CORES):
+        return False
     return any(pattern.search(text) for pattern in _ANY)

@@ -1,9 +1,13 @@
 """The disclosure check, and that no default SMS text in any language would disclose."""
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import i18n
 from gateway.countries import LANGUAGES
-from gateway.i18n import disclosing_words
+from gateway.i18n import disclosing_words, disclosure
 
 
 @pytest.mark.parametrize("text,words", [
@@ -85,3 +89,15 @@ def test_a_disclosing_label_from_the_caller_is_never_shown_before_the_pin():
     reply, state = menus.step(menu, state, "1", ctx)
     reply, state = menus.step(menu, state, "1234", ctx)
     assert reply.text == "Your next visits:\nTue 2 Dec: your baby's HIV test"
+
+
+@pytest.mark.parametrize("term,case_sensitive", disclosure._TERMS, ids=[t for t, _ in disclosure._TERMS])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_the_quick_check_finds_every_term_the_full_one_finds(term, case_sensitive, data):
+    word = data.draw(st.from_regex(re.compile(term, 0 if case_sensitive else re.IGNORECASE), fullmatch=True))
+    around = data.draw(st.sampled_from(["{}", "Your {} visit", "({}),", "x{}", "{}y"]))
+    text = around.format(word)
+    assert disclosure.discloses(text) == bool(disclosing_words(text)), text
+    if around in ("{}", "Your {} visit", "({}),"):
+        assert disclosure.discloses(text), text
