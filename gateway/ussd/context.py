@@ -431,15 +431,15 @@ def list_callbacks(user: User) -> list[str]:
         return []
     now = clock.utcnow()
     rows = db.session.execute(
-        select(Task, Client.name).outerjoin(Client, Client.id == Task.client_id)
+        select(Task.site_id, Task.created_at, Task.phone, Client.name).outerjoin(Client, Client.id == Task.client_id)
         .where(Task.kind == "callback", Task.status == "open", Task.site_id.in_(list(sites)),
                Task.created_at >= now - dt.timedelta(hours=30))  # a day in any zone, and a margin
         .order_by(Task.created_at, Task.id)).all()
-    lines = []
-    for task, name in rows:
+    lines, today = [], {site_id: clock.local_date(site.timezone, now) for site_id, site in sites.items()}
+    for task in rows:
         zone = sites[task.site_id].timezone
-        if clock.local_date(zone, task.created_at) != clock.local_date(zone, now):
+        if clock.local_date(zone, task.created_at) != today[task.site_id]:
             continue
         local = task.created_at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(zone))
-        lines.append(" ".join(part for part in (masked(task.phone), local.strftime("%H:%M"), name) if part))
+        lines.append(" ".join(part for part in (masked(task.phone), local.strftime("%H:%M"), task.name) if part))
     return lines

@@ -22,7 +22,7 @@ import logging
 from typing import Any, Callable, Mapping
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import appointments, audit, clock, messaging, reminders, users
@@ -84,18 +84,31 @@ def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: in
         return "failed"
 
 
+def _ledger_statement(*whose):
+    return select(AuditEntry.changes).where(*whose, AuditEntry.action == bindparam("action"),
+                                            AuditEntry.at >= bindparam("since"))
+
+
+# A caller's ledger entries, by kind of caller (built once: every effect reads its ledger first).
+_LEDGER = {
+    "client": _ledger_statement(AuditEntry.entity == "client", AuditEntry.entity_id == bindparam("who")),
+    "coordinator": _ledger_statement(AuditEntry.entity == "user", AuditEntry.entity_id == bindparam("who")),
+    "unknown": _ledger_statement(AuditEntry.entity == "task", AuditEntry.actor == bindparam("who")),
+}
+
+
 def _done_before(caller: Caller, action: str, session_id: str, step: int) -> bool:
     """True if the ledger has this effect for this session and step."""
     if caller.kind == "client":
-        where = (AuditEntry.entity == "client", AuditEntry.entity_id == caller.client_id)
+        who = caller.client_id
     elif caller.kind == "coordinator":
-        where = (AuditEntry.entity == "user", AuditEntry.entity_id == caller.user.id)
+        who = caller.user.id
     else:
-        where = (AuditEntry.entity == "task", AuditEntry.actor == caller.actor)
+        who = caller.actor
     since = clock.utcnow() - dt.timedelta(hours=LEDGER_HOURS)
-    entries = db.session.scalars(select(AuditEntry.changes).where(
-        *where, AuditEntry.action == f"ussd.{action}", AuditEntry.at >= since))
-    return any(isinstance(c, dict) and c.get("session") == session_id and c.get("step") == step for c in entries)
+    entries = db.session.execute(_LEDGER[caller.kind], {"who": who, "action": f"ussd.{action}", "since": since})
+    return any(isinstance(c, dict) and c.get("session") == session_id and c.get("step") == step
+               for c in entries.scalars())
 
 
 # ---------------------------------------------------------------- a client's effects

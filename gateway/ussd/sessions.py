@@ -16,8 +16,10 @@ fails a caller's request by itself.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass, fields
@@ -114,6 +116,10 @@ return 1
 """
 
 
+# Lock tokens: a random part drawn once per process (machines share the Redis), then a count.
+_PROCESS, _TOKENS = secrets.token_hex(6), itertools.count(1)
+
+
 @dataclass
 class Held:
     """A session while its lock is held: the record read with the lock, and the one to write at release."""
@@ -170,7 +176,7 @@ class SessionStore:
             return None
 
     def _acquire(self, session_id: str, wait: float) -> tuple[str, bytes | None]:
-        token = secrets.token_hex(8)
+        token = f"{_PROCESS}.{os.getpid()}.{next(_TOKENS)}"  # this request's own (no secret; no urandom a request)
         deadline = time.monotonic() + wait
         while True:
             pipe = self.conn.pipeline(transaction=False)
