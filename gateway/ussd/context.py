@@ -105,10 +105,6 @@ class Caller:
     chosen_language: str | None = None  # the screens' language, when the request names one (UssdRequest.language)
     _client: Client | None = None
 
-    @classmethod
-    def of_client(cls, client: Client) -> "Caller":
-        return cls("client", client.phone, view=ClientView.of(client), _client=client)
-
     @property
     def client(self) -> Client | None:
         """The client's row, read on first use. Raises ``CallerChanged`` if the number is no longer hers."""
@@ -123,17 +119,16 @@ class Caller:
     def client_id(self) -> int | None:
         return self.view.id if self.view is not None else None
 
-    def current_view(self) -> ClientView | None:
-        """Her view as of now: from her row if it was read (an effect may have changed it), else as recalled."""
+    def saw_change(self) -> None:
+        """Her row was changed (an effect, a PIN count): her view is taken from it, before the commit expires it."""
         if self._client is not None:
-            return ClientView.of(self._client)
-        return self.view
+            self.view = ClientView.of(self._client)
 
     @property
     def key(self) -> dict:
         """What a session record keeps of its caller, for ``recall_caller``."""
         if self.kind == "client":
-            return {"kind": "client", "client": self.current_view().kept()}
+            return {"kind": "client", "client": self.view.kept()}
         return {"kind": self.kind, "id": self.user.id if self.user is not None else None}
 
     @property
@@ -165,7 +160,7 @@ class Caller:
         if self.chosen_language:
             return supported_language(self.chosen_language)
         if self.view is not None:
-            return supported_language(self.current_view().language)
+            return supported_language(self.view.language)
         return COUNTRIES[self.country].language if self.country in COUNTRIES else "en"
 
     def today(self) -> dt.date:
@@ -280,6 +275,7 @@ def _client_pin(caller: Caller) -> Callable[[str], str]:
                 audit.record(actor, "client.pin_locked", "client", client.id,
                              {"until": attempt.locked_until.isoformat(timespec="seconds")})
             client.pin_failures, client.pin_locked_until = attempt.failures, attempt.locked_until
+        caller.saw_change()
         db.session.commit()
         return attempt.verdict
     return verify
@@ -384,7 +380,7 @@ def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date, str]]:
     changed hands lists nothing of hers (and raises ``CallerChanged``).
     """
     lines: list[tuple[dt.date, str]] = []
-    language = caller.current_view().language
+    language = caller.view.language
     appointments = _open_appointments(caller.client_id, today, caller.phone)
     if not appointments:
         _ = caller.client  # none, or not hers any more (CallerChanged): her row tells which

@@ -65,6 +65,7 @@ def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: in
             return "done"
         entity, entity_id = handler(effect, caller)
         audit.record(caller.actor, f"ussd.{action}", entity, entity_id, {"session": session_id, "step": step})
+        caller.saw_change()
         db.session.commit()
         return "done"
     except Refused as refused:
