@@ -1,4 +1,5 @@
 """How ``POST /ussd`` and ``POST /ussd/events`` speak AT's protocol: retries, lost sessions, reuse, limits, failures."""
+import contextlib
 import datetime as dt
 import threading
 
@@ -6,7 +7,7 @@ import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway import create_app
 from gateway.extensions import db
@@ -389,10 +390,6 @@ def test_a_session_keeps_the_menu_it_began_with(at, make_client):
 @pytest.fixture
 def statements(app):
     """The SQL statements sent to the database while the block runs: ``with statements() as sent: ...``."""
-    import contextlib
-
-    from sqlalchemy import event
-
     @contextlib.contextmanager
     def watch():
         sent: list[str] = []
