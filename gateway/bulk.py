@@ -114,8 +114,8 @@ def update_rows(table: Table, rows: list[dict[str, Any]], key: str = "id") -> No
         return
     connection = db.session.connection()
     dialect = connection.dialect
-    names = [name for name in rows[0] if name != key]
     if dialect.name != "postgresql":
+        names = [name for name in rows[0] if name != key]
         # (executemany parameters may not be named after the columns they set)
         statement = update(table).where(table.c[key] == bindparam("_key")).values(
             {name: bindparam(f"_{name}") for name in names})
