@@ -282,7 +282,12 @@ class AuditEntry(db.Model):
     """Who changed what, when. Written in the same transaction as the change."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id"),
+        # An actor's own entries, newest last: a USSD effect's ledger is read by its caller's actor
+        # (for an unknown number, the entity alone would be every task's entries).
+        Index("ix_audit_actor_at", "actor", "at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow, index=True)
     # "user:<id>", "token:<id>", "cli", "ussd:<phone>", "sms:<phone>" or "system".
@@ -301,6 +306,7 @@ class Task(TimestampMixin, db.Model):
         CheckConstraint(_in("kind", TASK_KINDS), name="kind"),
         CheckConstraint(_in("status", TASK_STATUSES), name="status"),
         Index("ix_tasks_site_status", "site_id", "status"),
+        Index("ix_tasks_phone_kind", "phone", "kind"),  # a number's open requests (one enrolment request a number)
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))

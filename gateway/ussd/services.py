@@ -85,29 +85,17 @@ def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: in
         return "failed"
 
 
-def _ledger_statement(*whose):
-    return select(AuditEntry.changes).where(*whose, AuditEntry.action == bindparam("action"),
-                                            AuditEntry.at >= bindparam("since"))
-
-
-# A caller's ledger entries, by kind of caller (built once: every effect reads its ledger first).
-_LEDGER = {
-    "client": _ledger_statement(AuditEntry.entity == "client", AuditEntry.entity_id == bindparam("who")),
-    "coordinator": _ledger_statement(AuditEntry.entity == "user", AuditEntry.entity_id == bindparam("who")),
-    "unknown": _ledger_statement(AuditEntry.entity == "task", AuditEntry.actor == bindparam("who")),
-}
+# The caller's ledger entries for one action (built once: every effect reads its ledger first). By
+# actor, which names the caller (``Caller.actor``) and is indexed with the time (ix_audit_actor_at).
+_LEDGER = select(AuditEntry.changes).where(AuditEntry.actor == bindparam("actor"),
+                                           AuditEntry.at >= bindparam("since"),
+                                           AuditEntry.action == bindparam("action"))
 
 
 def _done_before(caller: Caller, action: str, session_id: str, step: int) -> bool:
     """True if the ledger has this effect for this session and step."""
-    if caller.kind == "client":
-        who = caller.client_id
-    elif caller.kind == "coordinator":
-        who = caller.user.id
-    else:
-        who = caller.actor
     since = clock.utcnow() - dt.timedelta(hours=LEDGER_HOURS)
-    entries = db.session.execute(_LEDGER[caller.kind], {"who": who, "action": f"ussd.{action}", "since": since})
+    entries = db.session.execute(_LEDGER, {"actor": caller.actor, "action": f"ussd.{action}", "since": since})
     return any(isinstance(c, dict) and c.get("session") == session_id and c.get("step") == step
                for c in entries.scalars())
 

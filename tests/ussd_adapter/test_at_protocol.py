@@ -125,6 +125,22 @@ def test_a_replayed_call_back_or_enrolment_request_is_not_doubled(app, at, mothe
     assert count(Task, Task.kind == "callback") == 1 and count(Task, Task.kind == "enrolment_request") == 1
 
 
+def test_an_unknown_numbers_replay_finds_her_ledger_after_her_request_was_closed(app, at):
+    # Her open request no longer stands for the effect (a coordinator rejected it): only the ledger,
+    # read by her actor (ussd:<phone>), tells the replay from a new request.
+    unknown = at(UNKNOWN_PHONE)
+    done = unknown.play("1", "1")
+    task = db.session.scalar(select(Task).where(Task.kind == "enrolment_request"))
+    task.status = "rejected"
+    db.session.commit()
+    _flush(app)
+    assert unknown.repeat() == done
+    assert count(Task, Task.kind == "enrolment_request") == 1
+    # The same answers in a new session are a new request.
+    at(UNKNOWN_PHONE).play("1", "1")
+    assert count(Task, Task.kind == "enrolment_request", Task.status == "open") == 1
+
+
 def test_a_replayed_pin_is_checked_but_not_counted_again(app, at, make_client):
     client = make_client(language="en", art=ART, pin="1357")
     session = at(CLIENT_PHONE)
@@ -443,3 +459,21 @@ def test_the_session_record_keeps_her_as_her_own_change_left_her(at, mother):
     assert fresh(mother).opted_out is True
     kept = sessions.SessionStore(sessions.connection()).load(session.session_id).caller["client"]
     assert kept == {**kept, "id": mother.id, "opted_out": True, "language": "en"}
+
+
+def test_an_effects_ledger_is_read_through_the_callers_own_index(app):
+    # Read by actor, the ledger costs the same however many tasks the programme has opened; by entity
+    # alone ("task"), an unknown number's lookup read every task's entries.
+    from gateway.ussd.services import _LEDGER
+
+    compiled = _LEDGER.compile(dialect=db.engine.dialect)
+    params = {"actor": "ussd:+27840000001", "action": "ussd.request_enrolment", "since": NOW}
+    with db.engine.connect() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(params)).scalars()
+        else:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
+                                        tuple(compiled.construct_params(params)[k] for k in compiled.positiontup)
+                                        ).all()
+        assert "ix_audit_actor_at" in " ".join(str(row) for row in plan)
