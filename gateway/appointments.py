@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
-from sqlalchemy import literal_column, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
 from . import audit, clock, fields, reminders
@@ -25,9 +25,6 @@ from .models import Appointment, Client, DoseGiven, Infant, Reminder, Site, remi
 from .schedules import art_next_pickup, art_status, infant_plan, schedule_for
 
 ART_NAME = "ART refill"
-# Written as a literal, not a bound parameter: only then can the database tell that a query on live
-# reminders meets the partial index's condition (uq_reminders_client_day_live: status != 'cancelled').
-_CANCELLED = literal_column("'cancelled'")
 
 
 def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -> None:
@@ -101,7 +98,7 @@ def planning_options():
     """
     return (selectinload(Client.site), selectinload(Client.appointments),
             selectinload(Client.infants).selectinload(Infant.doses),
-            selectinload(Client.reminders.and_(Reminder.status != _CANCELLED)).selectinload(Reminder.appointments))
+            selectinload(Client.reminders.and_(Reminder.status != reminders.CANCELLED)).selectinload(Reminder.appointments))
 
 
 def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=None) -> int:
@@ -135,7 +132,7 @@ def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=N
         last_id = ids[-1]
         with_rows = set(db.session.scalars(
             select(Appointment.client_id).where(Appointment.client_id.in_(ids)).union(
-                select(Reminder.client_id).where(Reminder.client_id.in_(ids), Reminder.status != _CANCELLED))))
+                select(Reminder.client_id).where(Reminder.client_id.in_(ids), Reminder.status != reminders.CANCELLED))))
         if with_rows:
             known = db.session.scalars(select(Client).where(Client.id.in_(with_rows))
                                        .order_by(Client.id).options(*planning_options())).all()
@@ -260,7 +257,7 @@ def _refresh_new(client_ids: list[int], now: dt.datetime, cutoff: dt.date) -> No
         # At most one live reminder a client a day: (client, day) names each new row.
         ids = {(r.client_id, r.send_date): r.id for r in db.session.execute(
             select(table.c.id, table.c.client_id, table.c.send_date)
-            .where(table.c.client_id.in_(client_ids), table.c.status != _CANCELLED))}
+            .where(table.c.client_id.in_(client_ids), table.c.status != reminders.CANCELLED))}
         bulk_insert(reminder_appointments, [
             {"reminder_id": ids[(row["client_id"], row["send_date"])], "appointment_id": appointment_id}
             for row, appointment_ids in zip(reminder_rows, links) for appointment_id in appointment_ids])

@@ -2,11 +2,11 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 
 from gateway import appointments, clock, reminders
 from gateway.extensions import db
-from gateway.models import Appointment, Reminder
+from gateway.models import Appointment, Client, Reminder
 
 # 05:00 UTC = 07:00 in Johannesburg, before the default 09:00 reminder hour.
 NOW = dt.datetime(2026, 3, 2, 5, 0)
@@ -89,6 +89,28 @@ def test_pickup_closes_the_refill_and_moves_the_reminders(client, admin_headers,
     for rid in old:
         row = db.session.get(Reminder, rid)
         assert row.status == "cancelled" and row.version == 2
+
+
+def test_planning_one_client_reads_her_live_reminders_not_her_history(client, admin_headers, app):
+    with clock.frozen(NOW):
+        cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
+    # Three days on: the reminders of 2 and 4 March went out; the one of 6 March is still to come.
+    db.session.execute(update(Reminder).where(Reminder.client_id == cid, Reminder.send_date < dt.date(2026, 3, 5))
+                       .values(status="sent"))
+    db.session.commit()
+    db.session.remove()
+    later = dt.datetime(2026, 3, 5, 5, 0)
+    with clock.frozen(later):
+        mother = db.session.get(Client, cid)
+        appointments.record_event(mother, {"type": "art_dispensed", "date": "2026-03-05", "days_supply": 90}, "test")
+        read = sorted(obj.send_date for obj in db.session.identity_map.values() if isinstance(obj, Reminder))
+        assert "reminders" in inspect(mother).unloaded
+        db.session.commit()
+    assert read == [dt.date(2026, 3, 6)]
+    rows = db.session.execute(select(Reminder.send_date, Reminder.status, Reminder.version)
+                              .where(Reminder.client_id == cid).order_by(Reminder.send_date)).all()
+    assert [tuple(r) for r in rows] == [(dt.date(2026, 3, 2), "sent", 1), (dt.date(2026, 3, 4), "sent", 1),
+                                        (dt.date(2026, 3, 6), "cancelled", 2)]
 
 
 def test_reminder_hour_change_moves_send_at(client, admin_headers, at_now):

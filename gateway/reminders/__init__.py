@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, literal_column, select, update
+from sqlalchemy.orm import selectinload
 
 from .. import clock
 from ..clients.enrolment import zone_of
@@ -24,6 +25,9 @@ from ..schedules import reminder_rules
 # How far ahead reminder rows exist. Appointments further out are planned as
 # the days go by, so enrolment stays cheap and rows stay few.
 HORIZON_DAYS = 35
+# Written as a literal, not a bound parameter: only then can the database tell that a query on live
+# reminders meets the partial index's condition (uq_reminders_client_day_live: status != 'cancelled').
+CANCELLED = literal_column("'cancelled'")
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,16 @@ def plan(client: Client, now: dt.datetime | None = None) -> None:
     """
     now = now or clock.utcnow()
     appointments_by_id = {a.id: a for a in client.appointments}
+    loaded = not _unread(client)
     added, client.planned_through = _reconcile(client, client.appointments, now)
     for values, appointment_ids in added:
         row = Reminder(**values)
         row.appointments = [appointments_by_id[i] for i in appointment_ids]
-        client.reminders.append(row)
+        if loaded:
+            client.reminders.append(row)
+        else:  # her collection stays unread: her reminder history is not loaded to add a row to it
+            row.client_id = client.id
+            db.session.add(row)
 
 
 def new_rows(client: Client, appointments: Sequence[Visit],
@@ -136,7 +145,7 @@ def _reconcile(client: Client, appointments: Sequence[Appointment | Visit],
         since = today - dt.timedelta(days=reminder_rules().max_days_after)
         wanted = wanted_reminders(client, [a for a in appointments
                                            if a.status == "due" and a.due_date >= since], today)
-    existing = [r for r in client.reminders if r.send_date >= today and r.status != "cancelled"]
+    existing = _live_rows(client, today)
     appointments_by_id = {a.id: a for a in appointments}
     for row in existing:
         want = wanted.pop(row.send_date, None)
@@ -157,6 +166,28 @@ def _reconcile(client: Client, appointments: Sequence[Appointment | Visit],
     added = [({"send_date": day, "version": 1, **_columns(want, now)}, sorted(want.appointment_ids))
              for day, want in wanted.items()]
     return added, today + dt.timedelta(days=HORIZON_DAYS)
+
+
+def _unread(client: Client) -> bool:
+    """True if ``client`` is a stored client whose ``reminders`` have not been read in this session."""
+    state = inspect(client, raiseerr=False)  # None for a bulk planner's stand-in (``new_rows``)
+    return state is not None and state.persistent and "reminders" in state.unloaded
+
+
+def _live_rows(client: Client, today: dt.date) -> Sequence[Reminder]:
+    """Her reminder rows for ``today`` on that are not cancelled, with the appointments they name.
+
+    From her loaded collection when it is loaded (a batch read with
+    ``appointments.planning_options``, or a client planned in bulk); else one
+    query on the partial index, so that planning one client does not read
+    every reminder she was ever sent.
+    """
+    if not _unread(client):
+        return [r for r in client.reminders if r.send_date >= today and r.status != "cancelled"]
+    return db.session.scalars(
+        select(Reminder).where(Reminder.client_id == client.id, Reminder.status != CANCELLED,
+                               Reminder.send_date >= today)
+        .order_by(Reminder.id).options(selectinload(Reminder.appointments))).all()
 
 
 def _fill(row: Reminder, want: _Wanted, appointments_by_id: dict[int, Appointment], now: dt.datetime) -> None:
