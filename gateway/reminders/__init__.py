@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 from sqlalchemy import inspect, literal_column, select, update
-from sqlalchemy.orm import selectinload
 
 from .. import clock
 from ..clients.enrolment import zone_of
@@ -175,7 +174,7 @@ def _unread(client: Client) -> bool:
 
 
 def _live_rows(client: Client, today: dt.date) -> Sequence[Reminder]:
-    """Her reminder rows for ``today`` on that are not cancelled, with the appointments they name.
+    """Her reminder rows for ``today`` on that are not cancelled.
 
     From her loaded collection when it is loaded (a batch read with
     ``appointments.planning_options``, or a client planned in bulk); else one
@@ -186,8 +185,7 @@ def _live_rows(client: Client, today: dt.date) -> Sequence[Reminder]:
         return [r for r in client.reminders if r.send_date >= today and r.status != "cancelled"]
     return db.session.scalars(
         select(Reminder).where(Reminder.client_id == client.id, Reminder.status != CANCELLED,
-                               Reminder.send_date >= today)
-        .order_by(Reminder.id).options(selectinload(Reminder.appointments))).all()
+                               Reminder.send_date >= today).order_by(Reminder.id)).all()
 
 
 def _fill(row: Reminder, want: _Wanted, appointments_by_id: dict[int, Appointment], now: dt.datetime) -> None:
