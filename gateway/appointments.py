@@ -98,7 +98,8 @@ def planning_options():
     """
     return (selectinload(Client.site), selectinload(Client.appointments),
             selectinload(Client.infants).selectinload(Infant.doses),
-            selectinload(Client.reminders.and_(Reminder.status != reminders.CANCELLED)).selectinload(Reminder.appointments))
+            selectinload(Client.reminders.and_(Reminder.status != reminders.CANCELLED))
+            .selectinload(Reminder.appointments))
 
 
 def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=None) -> int:
