@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import redis
 from flask import current_app
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,8 @@ class BusySession(Exception):
 # still this request's (or no one's): a request that outlived LOCK_SECONDS and lost its lock to AT's
 # retry leaves the session to the retry.
 # KEYS[1] the lock, KEYS[2] the record; ARGV[1] this request's token, ARGV[2] the record ("": none), ARGV[3] TTL.
-_RELEASE_AND_KEEP = """
+# Built once, as bytes (its SHA1 needs no client's encoding); each call names the store's client.
+_RELEASE_AND_KEEP = Script(None, b"""
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -113,7 +115,7 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
 end
 return 1
-"""
+""")
 
 
 # Lock tokens: a random part drawn once per process (machines share the Redis), then a count.
@@ -212,7 +214,7 @@ class SessionStore:
             if token is not None and self.available:
                 kept = _encoded(held.kept) if held.kept is not None else ""
                 try:
-                    self.conn.register_script(_RELEASE_AND_KEEP)(
-                        keys=[LOCK_PREFIX + session_id, KEY_PREFIX + session_id], args=[token, kept, self.ttl])
+                    _RELEASE_AND_KEEP(keys=[LOCK_PREFIX + session_id, KEY_PREFIX + session_id],
+                                      args=[token, kept, self.ttl], client=self.conn)
                 except redis.RedisError as exc:
                     self._failed("write", exc)
