@@ -263,6 +263,26 @@ def test_a_missing_text_is_a_first_request(client, mother):
     assert body.startswith("CON Clinic reminders")
 
 
+def test_a_urlencoded_callback_reads_as_werkzeug_would_and_a_flood_of_fields_is_refused(app, client, mother):
+    """The body is parsed by ``callbacks.form`` itself; multipart still goes through werkzeug."""
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+    # The first of a repeated field counts; '+' and %XX decode; a blank text is a first request.
+    body = (f"sessionId=ATUid_9&sessionId=ATUid_other&phoneNumber={CLIENT_PHONE.replace('+', '%2B')}"
+            "&serviceCode=%2A384%2A123%23&text=")
+    first = client.post("/ussd", data=body, headers=urlencoded)
+    assert first.get_data(as_text=True).startswith("CON Clinic reminders")
+    keys = redis.Redis.from_url(app.config["SETTINGS"].redis_url).keys("ussd:session:*")
+    assert keys == [b"ussd:session:ATUid_9"]
+    as_multipart = client.post("/ussd", data={"sessionId": "ATUid_10", "phoneNumber": CLIENT_PHONE, "text": "1"},
+                               content_type="multipart/form-data")
+    assert as_multipart.get_data(as_text=True) == NEXT_VISIT
+
+    flood = "&".join(f"f{i}=x" for i in range(200)) + f"&sessionId=ATUid_11&phoneNumber=%2B{CLIENT_PHONE[1:]}"
+    refused = client.post("/ussd", data=flood, headers=urlencoded)
+    assert refused.status_code == 400 and refused.get_data(as_text=True) == "more than 100 form fields\n"
+    assert redis.Redis.from_url(app.config["SETTINGS"].redis_url).get("ussd:session:ATUid_11") is None
+
+
 @pytest.fixture
 def default_limit_140(app):
     """``USSD_MAX_CHARS=140`` (the lowest the shipped menus fit), the menus checked again at it."""
