@@ -16,6 +16,7 @@ fails a caller's request by itself.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -28,7 +29,7 @@ from typing import Any, Iterator
 import redis
 from flask import current_app
 from redis.backoff import NoBackoff
-from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,8 @@ class BusySession(Exception):
 # still this request's (or no one's): a request that outlived LOCK_SECONDS and lost its lock to AT's
 # retry leaves the session to the retry.
 # KEYS[1] the lock, KEYS[2] the record; ARGV[1] this request's token, ARGV[2] the record ("": none), ARGV[3] TTL.
-# Built once, as bytes (its SHA1 needs no client's encoding); each call names the store's client.
-_RELEASE_AND_KEEP = Script(None, b"""
+# Sent by its SHA1 (EVALSHA), and whole (EVAL) when Redis does not know it yet.
+_RELEASE_AND_KEEP = b"""
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -115,7 +116,8 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
 end
 return 1
-""")
+"""
+_RELEASE_AND_KEEP_SHA = hashlib.sha1(_RELEASE_AND_KEEP).hexdigest()
 
 
 # Lock tokens: a random part drawn once per process (machines share the Redis), then a count.
@@ -153,8 +155,8 @@ def _decoded(raw: bytes | None) -> SessionRecord | None:
 class SessionStore:
     """Session records and per-session locks in one Redis: two round trips a request.
 
-    Taking the lock reads the record (one pipeline); releasing it writes
-    the new one (one script). After the first Redis error the store stops
+    Taking the lock reads the record (SET NX and GET sent together);
+    releasing it writes the new one (one script). After the first Redis error the store stops
     using Redis for the rest of its life (one request), so a Redis that has
     gone away costs one timeout, not one per call.
     """
@@ -166,6 +168,36 @@ class SessionStore:
     def _failed(self, what: str, exc: Exception) -> None:
         self.available = False
         log.warning("USSD sessions: Redis %s failed (%s); answering from the path alone", what, exc)
+
+    def _round_trip(self, *commands: tuple) -> list:
+        """Send ``commands`` together on one of the client's pooled connections; their replies, in order.
+
+        The client's own command path (a pipeline object, the retry wrapper,
+        its observability hooks) costs about twice the round trip itself on
+        every USSD request (docs/performance.md); this store needs only
+        commands sent and replies read. A connection that failed halfway is
+        closed, not put back with a reply left unread.
+        """
+        pool = self.conn.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies, failure = [], None
+            for _ in commands:  # every reply is read, so the connection goes back clean
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:  # an error reply: the others still come
+                    failure = failure or exc
+            if failure is not None:
+                raise failure
+            return replies
+        except redis.ResponseError:
+            raise
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
     def load(self, session_id: str) -> SessionRecord | None:
         """The session's record, or None (none, expired, unreadable, or Redis unavailable); without the lock."""
@@ -181,10 +213,8 @@ class SessionStore:
         token = f"{_PROCESS}.{os.getpid()}.{next(_TOKENS)}"  # this request's own (no secret; no urandom a request)
         deadline = time.monotonic() + wait
         while True:
-            pipe = self.conn.pipeline(transaction=False)
-            pipe.set(LOCK_PREFIX + session_id, token, nx=True, px=LOCK_SECONDS * 1000)
-            pipe.get(KEY_PREFIX + session_id)
-            taken, raw = pipe.execute()
+            taken, raw = self._round_trip(("SET", LOCK_PREFIX + session_id, token, "NX", "PX", LOCK_SECONDS * 1000),
+                                          ("GET", KEY_PREFIX + session_id))
             if taken:
                 return token, raw
             if time.monotonic() >= deadline:
@@ -213,8 +243,11 @@ class SessionStore:
         finally:
             if token is not None and self.available:
                 kept = _encoded(held.kept) if held.kept is not None else ""
+                keys_and_args = (2, LOCK_PREFIX + session_id, KEY_PREFIX + session_id, token, kept, self.ttl)
                 try:
-                    _RELEASE_AND_KEEP(keys=[LOCK_PREFIX + session_id, KEY_PREFIX + session_id],
-                                      args=[token, kept, self.ttl], client=self.conn)
+                    try:
+                        self._round_trip(("EVALSHA", _RELEASE_AND_KEEP_SHA, *keys_and_args))
+                    except NoScriptError:  # a Redis that has not seen it yet (or was flushed): sent whole once
+                        self._round_trip(("EVAL", _RELEASE_AND_KEEP, *keys_and_args))
                 except redis.RedisError as exc:
                     self._failed("write", exc)

@@ -59,3 +59,25 @@ def test_a_record_of_another_version_or_shape_reads_as_none(conn):
     assert store.load("s5") is None and store.load("s6") is None
     with store.locked("s5") as held:
         assert held.record is None
+
+
+def test_a_redis_that_does_not_know_the_release_script_is_sent_it_whole(conn):
+    conn.script_flush()  # a new or restarted Redis
+    store = SessionStore(conn)
+    with store.locked("s7") as held:
+        held.keep(RECORD)
+    assert store.load("s7") == RECORD and conn.get(LOCK_PREFIX + "s7") is None
+    assert conn.script_exists(sessions._RELEASE_AND_KEEP_SHA) == [True]  # sent by its hash from now on
+
+
+def test_an_error_reply_fails_the_store_and_leaves_its_connection_usable(conn):
+    conn.hset(KEY_PREFIX + "s8", "not", "a string")  # GET answers WRONGTYPE after SET NX succeeded
+    store = SessionStore(conn)
+    with store.locked("s8") as held:
+        assert held.record is None
+    assert store.available is False  # the rest of the request runs on its path alone
+    # Both replies were read: the pooled connection answers the next command with its own reply.
+    assert conn.get(LOCK_PREFIX + "s8") is not None and conn.ping() is True
+    with SessionStore(conn).locked("s9") as held:
+        held.keep(RECORD)
+    assert SessionStore(conn).load("s9") == RECORD
