@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import redis
 from flask import current_app
-from sqlalchemy import bindparam, literal, null, select, union_all
+from sqlalchemy import and_, bindparam, literal, null, or_, select, union_all
 from werkzeug.security import check_password_hash
 
 import menus
@@ -41,6 +41,8 @@ from ..phones import masked
 # older misses are a coordinator's to follow up).
 MAX_VISIT_LINES = 6
 MISSED_VISIT_DAYS = 30
+# A coordinator's call-back list on the phone: the oldest this many of today's (about ten pages).
+MAX_CALLBACK_LINES = 60
 # Coordinator PIN failures live in Redis: users have no columns for them (see docs/ussd-adapter.md).
 USER_PIN_PREFIX = "ussd:pin:user:"
 
@@ -419,23 +421,27 @@ def lookup_client(user: User, phone: str, today: dt.date) -> list[tuple[dt.date,
 def list_callbacks(user: User) -> list[str]:
     """Open call-back requests made today (each site's local date) at the coordinator's sites, oldest first.
 
-    One short line each: the masked number, the local time asked, the name if known.
-    An admin sees every site's.
+    One short line each: the masked number, the local time asked, the name if
+    known; at most ``MAX_CALLBACK_LINES`` (the console lists them all). An
+    admin sees every site's. Only today's rows are read: each site's local
+    day is turned into a UTC moment, so the query's cost follows the lines
+    shown, not every request of the last day or of every site.
     """
     sites = {s.id: s for s in (db.session.scalars(select(Site)) if user.role == "admin" else user.sites)}
     if not sites:
         return []
     now = clock.utcnow()
+    by_start: dict[dt.datetime, list[int]] = {}  # sites in one zone share the UTC start of their day
+    for site_id, site in sites.items():
+        by_start.setdefault(clock.utc_of_local(clock.local_date(site.timezone, now), 0, site.timezone),
+                            []).append(site_id)
+    today = or_(*(and_(Task.site_id.in_(ids), Task.created_at >= start) for start, ids in by_start.items()))
     rows = db.session.execute(
         select(Task.site_id, Task.created_at, Task.phone, Client.name).outerjoin(Client, Client.id == Task.client_id)
-        .where(Task.kind == "callback", Task.status == "open", Task.site_id.in_(list(sites)),
-               Task.created_at >= now - dt.timedelta(hours=30))  # a day in any zone, and a margin
-        .order_by(Task.created_at, Task.id)).all()
-    lines, today = [], {site_id: clock.local_date(site.timezone, now) for site_id, site in sites.items()}
+        .where(Task.kind == "callback", Task.status == "open", today)
+        .order_by(Task.created_at, Task.id).limit(MAX_CALLBACK_LINES)).all()
+    lines = []
     for task in rows:
-        zone = sites[task.site_id].timezone
-        if clock.local_date(zone, task.created_at) != today[task.site_id]:
-            continue
-        local = task.created_at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(zone))
+        local = task.created_at.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(sites[task.site_id].timezone))
         lines.append(" ".join(part for part in (masked(task.phone), local.strftime("%H:%M"), task.name) if part))
     return lines

@@ -7,6 +7,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway import clock, users
 from gateway.extensions import db
+from gateway.phones import masked
 from gateway.models import Appointment, AuditEntry, Client, Infant, Task, User
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, audit_actions, count, site,
@@ -217,6 +218,32 @@ def test_a_coordinator_sees_todays_call_backs_at_her_sites(at, make_coordinator,
     assert screen == "END Call-backs today:\n+278******67 10:00 Thandi"
     assert len(screen) == 47
     assert count(Task, Task.kind == "callback") == 3
+
+
+def test_each_sites_own_today_is_read_oldest_first_and_at_most_a_screenful_of_pages(app, make_coordinator):
+    """An admin across zones: a request counts as today's by its site's local date, and the list is bounded."""
+    from gateway.ussd.context import MAX_CALLBACK_LINES, list_callbacks
+
+    cape, dar = site(), site("Dar", "TZ", "Africa/Dar_es_Salaam")  # UTC+2 and UTC+3: local midnight 22:00, 21:00 UTC
+    yesterday_evening = dt.datetime(2025, 11, 24, 21, 30)  # 23:30 in Johannesburg (yesterday), 00:30 in Dar (today)
+    for at_site, phone in ((cape, "+27791230001"), (dar, "+255712300001")):
+        db.session.add(Task(kind="callback", status="open", site_id=at_site.id, phone=phone,
+                            created_at=yesterday_evening))
+    for i in range(MAX_CALLBACK_LINES + 5):
+        db.session.add(Task(kind="callback", status="open", site_id=cape.id, phone=f"+2779200{i:04d}",
+                            created_at=NOW - dt.timedelta(minutes=i)))
+    db.session.add(Task(kind="callback", status="done", site_id=dar.id, phone="+255712300002", created_at=NOW))
+    db.session.commit()
+    admin = make_coordinator(role="admin")
+    with clock.frozen(NOW):
+        lines = list_callbacks(admin)
+    # Dar's request first (00:30 there, today); Johannesburg's of 23:30 yesterday is not listed; then the
+    # oldest of today's at the Cape (08:56 local), up to the bound: the newest five are left to the console.
+    oldest = MAX_CALLBACK_LINES + 4
+    assert lines[0] == f"{masked('+255712300001')} 00:30"
+    assert lines[1] == f"{masked(f'+2779200{oldest:04d}')} 08:56"
+    assert lines[-1] == f"{masked(f'+2779200{oldest - (MAX_CALLBACK_LINES - 2):04d}')} 09:54"
+    assert len(lines) == MAX_CALLBACK_LINES and not any(line.endswith("23:30") for line in lines)
 
 
 def test_no_call_backs_in_kiswahili(at, make_coordinator):
