@@ -52,6 +52,15 @@ def _e164(text: str, country: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=8192)
+def region_of(e164: str) -> str | None:
+    """The ISO region of a number already in E.164 (``ZA`` for ``+2782…``), or None; remembered like ``_e164``.
+
+    An unknown USSD caller's country is read from her number on every request of her session.
+    """
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+
+
 def _reason(exc: phonenumbers.NumberParseException) -> str:
     return {
         phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",

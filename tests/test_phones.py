@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.phones import PhoneError, masked, normalise
+from gateway.phones import PhoneError, masked, normalise, region_of
 
 # (local form as written on a clinic register, country, E.164)
 LOCAL = [
@@ -53,3 +53,10 @@ def test_refusals_say_why(raw, country, reason):
 def test_masked_hides_the_middle():
     assert masked("+27821234567") == "+278******67"
     assert masked("+27821234567").count("*") == len("+27821234567") - 6
+
+
+@pytest.mark.parametrize("e164,region", [
+    ("+27821234567", "ZA"), ("+255712345678", "TZ"), ("+254712345678", "KE"), ("+447911123456", "GB"),
+])
+def test_region_of_an_e164_number(e164, region):
+    assert region_of(e164) == region

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 import redis
 from flask import current_app
 from sqlalchemy import and_, bindparam, literal, null, or_, select, union_all
@@ -34,7 +33,7 @@ from ..extensions import db
 from ..i18n import language as supported_language
 from ..i18n import render
 from ..models import Appointment, Client, Site, Task, User
-from ..phones import masked
+from ..phones import masked, region_of
 
 # Open visits shown on "My next visit" and a coordinator's look-up: at most this many lines
 # (the engine pages them), from this many days back (a visit missed lately is still to be made;
@@ -152,7 +151,7 @@ class Caller:
             if site is not None and site.country in COUNTRIES:
                 return site.country
         else:  # an unknown number: the country of its calling code, if the gateway serves it
-            region = phonenumbers.region_code_for_number(phonenumbers.parse(self.phone))
+            region = region_of(self.phone)
             if region in COUNTRIES:
                 return region
         return current_app.config["SETTINGS"].default_country
