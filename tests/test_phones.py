@@ -56,7 +56,7 @@ def test_masked_hides_the_middle():
 
 
 @pytest.mark.parametrize("e164,region", [
-    ("+27821234567", "ZA"), ("+255712345678", "TZ"), ("+254712345678", "KE"), ("+447911123456", "GB"),
+    ("+27821234567", "ZA"), ("+255712345678", "TZ"), ("+254712345678", "KE"), ("+447400123456", "GB"), ("+256772123456", "UG"),
 ])
 def test_region_of_an_e164_number(e164, region):
     assert region_of(e164) == region
