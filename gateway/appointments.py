@@ -32,9 +32,11 @@ def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -
 
     Works on the client's loaded collections (``appointments``, ``infants``
     and their ``doses``), so a batch loaded with ``planning_options`` costs a
-    few queries, not a few per client. The caller commits.
+    few queries, not a few per client. Of her appointments only the working
+    ones (``reminders.WORKING_APPOINTMENTS``) are read. The caller commits.
     """
     now = now or clock.utcnow()
+    reminders.working_appointments(client)  # her done refills are not read (an unread collection)
     for values in _reconcile(client):
         client.appointments.append(Appointment(**values))
     if plan:
@@ -92,11 +94,12 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
 def planning_options():
     """Loader options that fetch everything ``refresh`` and ``reminders.plan`` read, a batch at a time.
 
-    Of the reminders, only live ones (not cancelled): planning reads no
+    Of the appointments, the working ones (not her done refills, which grow
+    by one a pick-up). Of the reminders, only live ones (not cancelled): planning reads no
     others, and that is the partial index's condition, so the lookup by
     client uses it instead of scanning every reminder ever planned.
     """
-    return (selectinload(Client.site), selectinload(Client.appointments),
+    return (selectinload(Client.site), selectinload(Client.appointments.and_(reminders.WORKING_APPOINTMENTS)),
             selectinload(Client.infants).selectinload(Infant.doses),
             selectinload(Client.reminders.and_(Reminder.status != reminders.CANCELLED))
             .selectinload(Reminder.appointments))
@@ -362,7 +365,8 @@ def _infant_of(client: Client, raw: Any, errors: dict[str, str]) -> Infant | Non
 
 def dispensed(client: Client, date: dt.date, days_supply: int, actor: str) -> None:
     """A pick-up: the open refill is done, the next one is due ``days_supply`` days after ``date``."""
-    open_refill = next((a for a in client.appointments if a.kind == "art_refill" and a.status == "due"), None)
+    open_refill = next((a for a in reminders.working_appointments(client)
+                        if a.kind == "art_refill" and a.status == "due"), None)
     if open_refill is not None:
         open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1
     before = {"art_last_dispensed": client.art_last_dispensed, "art_days_supply": client.art_days_supply}

@@ -113,6 +113,31 @@ def test_planning_one_client_reads_her_live_reminders_not_her_history(client, ad
                                         (dt.date(2026, 3, 6), "cancelled", 2)]
 
 
+def test_planning_one_client_reads_her_working_appointments_not_her_done_refills(client, admin_headers, app):
+    with clock.frozen(NOW):
+        cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
+    pickups = [dt.date(2026, 3, 5), dt.date(2026, 4, 4), dt.date(2026, 5, 4), dt.date(2026, 6, 3)]
+    for day in pickups:
+        db.session.remove()  # each pick-up in a request of its own
+        with clock.frozen(dt.datetime.combine(day, dt.time(7, 0))):
+            mother = db.session.get(Client, cid)
+            appointments.record_event(mother, {"type": "art_dispensed", "date": day.isoformat(), "days_supply": 30},
+                                      "test")
+            read = [(a.kind, a.status) for a in db.session.identity_map.values() if isinstance(a, Appointment)]
+            db.session.commit()
+    # The last pick-up read the refill it closed and the one it opened, not the three done before it.
+    assert sorted(read) == [("art_refill", "done"), ("art_refill", "due")]
+    db.session.remove()
+    with clock.frozen(dt.datetime(2026, 6, 3, 7, 0)):
+        history = schedule(client, admin_headers, cid)["appointments"]
+    assert [(a["due_date"], a["status"], a["done_on"]) for a in history] == [
+        ("2026-03-05", "done", "2026-03-05"), ("2026-04-04", "done", "2026-04-04"), ("2026-05-04", "done", "2026-05-04"),
+        ("2026-06-03", "done", "2026-06-03"), ("2026-07-03", "due", None)]
+    # And a batch loads the same working rows.
+    loaded = db.session.scalars(select(Client).where(Client.id == cid).options(*appointments.planning_options())).one()
+    assert [(a.due_date, a.status) for a in loaded.appointments] == [(dt.date(2026, 7, 3), "due")]
+
+
 def test_reminder_hour_change_moves_send_at(client, admin_headers, at_now):
     cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
     r = client.patch(f"/api/v1/clients/{cid}", json={"reminder_hour": 17}, headers=admin_headers)
