@@ -36,9 +36,12 @@ def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -
     ones (``reminders.WORKING_APPOINTMENTS``) are read. The caller commits.
     """
     now = now or clock.utcnow()
-    reminders.working_appointments(client)  # her done refills are not read (an unread collection)
-    for values in _reconcile(client):
-        client.appointments.append(Appointment(**values))
+    # What it reads (her rows, her infants and their doses) does not depend on changes not yet
+    # flushed: the changes of the event and these go to the database in one flush, not two.
+    with db.session.no_autoflush:
+        reminders.working_appointments(client)  # her done refills are not read (an unread collection)
+        for values in _reconcile(client):
+            client.appointments.append(Appointment(**values))
     if plan:
         db.session.flush()
         reminders.plan(client, now)
