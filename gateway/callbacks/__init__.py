@@ -74,7 +74,9 @@ def _urlencoded() -> dict[str, str]:
 
     Read with the standard library: AT's callbacks are a few short fields on
     every USSD step, and werkzeug's form parser costs three times as much
-    (docs/performance.md). Bytes that are not UTF-8 read as U+FFFD, as werkzeug reads them.
+    (docs/performance.md). Bytes that are not UTF-8 read as U+FFFD (werkzeug
+    gave such a body no fields at all, so its callback was a 400 for a
+    missing field).
     """
     body = request.get_data(cache=True).decode("utf-8", "replace")
     try:
