@@ -71,6 +71,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -245,6 +246,52 @@ def start_redis(work: Path) -> tuple[str, subprocess.Popen]:
         time.sleep(0.1)
     stop_group(process, 5)
     raise SystemExit("the private redis-server did not start within 15 s")
+
+
+def _leave_folder(work: Path, keep: bool) -> None:
+    if keep:
+        print(f"kept {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class Stores:
+    """The database and Redis a benchmark's gateway runs on (see ``stores``)."""
+
+    database_url: str
+    redis_url: str
+    redis_process: subprocess.Popen | None  # a private redis-server this bench started
+    embedded: bool  # an embedded Redis (no redis-server on the PATH)
+
+    @property
+    def redis_kind(self) -> str:
+        return "embedded" if self.embedded else ("private redis-server" if self.redis_process else "REDIS_URL")
+
+
+@contextlib.contextmanager
+def stores(database_url: str | None, redis_url: str | None, work: Path) -> Iterator[Stores]:
+    """An empty database (``prepare_database``) and a Redis: ``redis_url``, else a private redis-server on a
+    free port, else an embedded one. Everything made here is dropped or stopped on the way out."""
+    redis_process, embedded, drop_database = None, False, lambda: None  # noqa: E731
+    try:
+        database_url, drop_database = prepare_database(database_url, work)
+        if not redis_url:
+            if shutil.which("redis-server"):
+                redis_url, redis_process = start_redis(work)
+            else:
+                from gateway.redis_store import embedded_url
+                redis_url, embedded = embedded_url(work), True
+        yield Stores(database_url, redis_url, redis_process, embedded)
+    finally:
+        with contextlib.suppress(Exception):
+            drop_database()
+        if redis_process is not None:
+            stop_group(redis_process, 5)
+        if embedded:
+            from gateway.redis_store import stop_embedded
+            with contextlib.suppress(Exception):
+                stop_embedded(work)
 
 
 def gunicorn_settings(workers: int) -> dict:
@@ -629,22 +676,16 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-ussd-"))
     servers: dict[str, subprocess.Popen] = {}
-    redis_process = None
-    embedded = False
-    drop_database = lambda: None  # noqa: E731
     started = time.monotonic()
     load_before = load_average()
     open_results: dict[str, dict] = {}
     closed_results: dict[str, dict] = {}
-    try:
-        database_url, drop_database = prepare_database(args.database_url, work)
-        redis_url = args.redis_url
-        if not redis_url:
-            if shutil.which("redis-server"):
-                redis_url, redis_process = start_redis(work)
-            else:
-                from gateway.redis_store import embedded_url
-                redis_url, embedded = embedded_url(work), True
+    # Undone in reverse on the way out: the gunicorns, then the database and Redis, then the folder.
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(_leave_folder, work, args.keep)
+        kept = cleanup.enter_context(stores(args.database_url, args.redis_url, work))
+        cleanup.callback(lambda: [stop_group(process) for process in servers.values()])
+        database_url, redis_url, redis_process = kept.database_url, kept.redis_url, kept.redis_process
         world = seed(database_url, redis_url, work, args.clients)
         print(f"seeded {world['imported']} clients, {world['appointments']} appointments "
               f"in {world['seed_seconds']} s", file=sys.stderr, flush=True)
@@ -693,21 +734,6 @@ def main() -> None:
             bare = runs["bare"]["requests_per_second"]
             runs["app_to_bare"] = round(runs["app"]["requests_per_second"] / bare, 3) if bare else None
             closed_results[str(concurrency)] = runs
-    finally:
-        for process in servers.values():
-            stop_group(process)
-        with contextlib.suppress(Exception):
-            drop_database()
-        if redis_process is not None:
-            stop_group(redis_process, 5)
-        if embedded:
-            from gateway.redis_store import stop_embedded
-            with contextlib.suppress(Exception):
-                stop_embedded(work)
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
     # The saturation throughput is the best of the closed-loop runs, for each server.
     best = {name: max((runs[name]["requests_per_second"] for runs in closed_results.values()), default=None)
@@ -727,7 +753,7 @@ def main() -> None:
                   "clients_with_pin": len(world["pins"]), "seed_seconds": world["seed_seconds"],
                   "gunicorn": gunicorn_settings(args.workers), "targets": TARGETS,
                   "database": database_url.split(":")[0],
-                  "redis": "REDIS_URL" if args.redis_url else ("embedded" if embedded else "private redis-server"),
+                  "redis": kept.redis_kind,
                   "journeys_per_100": JOURNEYS, "request_timeout_seconds": REQUEST_TIMEOUT,
                   "open_loop_seconds": args.duration, "closed_loop_seconds": args.saturation_duration,
                   "order": "for each measurement: bare, then app; open loop first, then closed loop",

@@ -59,16 +59,10 @@ def main() -> None:
     from gateway.extensions import db
 
     work = Path(tempfile.mkdtemp(prefix="bench-journeys-"))
-    redis_process, embedded, drop_database = None, False, lambda: None  # noqa: E731
-    try:
-        database_url, drop_database = world_of.prepare_database(args.database_url, work)
-        redis_url = args.redis_url
-        if not redis_url:
-            if shutil.which("redis-server"):
-                redis_url, redis_process = world_of.start_redis(work)
-            else:
-                from gateway.redis_store import embedded_url
-                redis_url, embedded = embedded_url(work), True
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, work, ignore_errors=True)
+        kept = cleanup.enter_context(world_of.stores(args.database_url, args.redis_url, work))
+        database_url, redis_url = kept.database_url, kept.redis_url
         world = world_of.seed(database_url, redis_url, work, args.clients)
         app = create_app(Settings(instance_path=work, database_url=database_url, redis_url=redis_url,
                                   secret_key="bench"))
@@ -115,16 +109,6 @@ def main() -> None:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    finally:
-        with contextlib.suppress(Exception):
-            drop_database()
-        if redis_process is not None:
-            world_of.stop_group(redis_process, 5)
-        if embedded:
-            from gateway.redis_store import stop_embedded
-            with contextlib.suppress(Exception):
-                stop_embedded(work)
-        shutil.rmtree(work, ignore_errors=True)
 
     total_cpu = sum(row[2] for row in tally.values())
     total_requests = sum(row[1] for row in tally.values())
