@@ -1,8 +1,14 @@
 """Extensions created at module level and bound to the app in ``create_app``."""
+import logging
+import re
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
 
 # Deterministic constraint names, so Alembic migrations are the same on
 # SQLite and PostgreSQL and can be altered later by name.
@@ -14,7 +20,72 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+# Keys of ours in a connection's and a session's ``info``.
+_WROTE = "gateway.wrote"  # this transaction sent something other than a SELECT, or a statement failed
+_CONNECTIONS = "gateway.connections"  # the connections of the session's current transaction
+_READS = re.compile(r"\s*SELECT\b", re.IGNORECASE).match
+
+
+class Session(FlaskSession):
+    """``db.session``: ends a transaction that changed nothing with COMMIT, not ROLLBACK.
+
+    Both leave the database as it was, but psycopg forgets every statement it
+    has prepared on a ROLLBACK (and deallocates them), so when each request
+    that only reads (most USSD screens) was rolled back at its end, PostgreSQL
+    parsed and planned the same few queries again for every request. Ending
+    such a transaction with COMMIT keeps them prepared on the connection
+    (docs/performance.md, "A sixth look"). A transaction ends this way only
+    when every statement it sent was a SELECT and succeeded, and nothing is
+    pending in the session; anything else is rolled back as before, so what a
+    request did not commit is still never kept.
+    """
+
+    def close(self) -> None:
+        connections = self.info.get(_CONNECTIONS)
+        if connections and self._changed_nothing(connections):
+            self.expunge_all()  # first, as closing does: what was loaded stays loaded (not expired by the commit)
+            try:
+                self.commit()
+            except Exception:  # the connection failed: closing below rolls back or invalidates it
+                log.warning("ending a transaction that only read failed", exc_info=True)
+        super().close()
+
+    def _changed_nothing(self, connections) -> bool:
+        transaction = self.get_transaction()
+        return (transaction is not None and transaction.is_active and not self.in_nested_transaction()
+                and not (self.new or self.dirty or self.deleted)
+                and all(not c.invalidated and c.info.get(_WROTE) is False for c in connections))
+
+
+@event.listens_for(Session, "after_begin")
+def _joined(session, transaction, connection):
+    session.info.setdefault(_CONNECTIONS, []).append(connection)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session, transaction):
+    if transaction.parent is None:
+        session.info.pop(_CONNECTIONS, None)
+
+
+@event.listens_for(Engine, "begin")
+def _begun(conn):
+    conn.info[_WROTE] = False
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sent(conn, cursor, statement, parameters, context, executemany):
+    if not _READS(statement):
+        conn.info[_WROTE] = True
+
+
+@event.listens_for(Engine, "handle_error")
+def _failed(context):
+    if context.connection is not None:
+        context.connection.info[_WROTE] = True
+
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), session_options={"class_": Session})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 
 
