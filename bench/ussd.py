@@ -37,8 +37,9 @@ The gateway's replies are checked: HTTP 200, ``CON ``/``END ``, within 160
 characters, and the screen the journey expects (``astray`` counts the
 others). The bare endpoint's: HTTP 200 and ``CON ``. Server-side times come
 from gunicorn's access log (``%M``). CPU is measured per phase: the load
-generator (this process), gunicorn (master and workers), Redis, and the whole
-machine (cores busy); the generator shares the machine's CPUs with the server.
+generator (this process), gunicorn (master and workers), Redis, PostgreSQL when
+it runs on this machine, and the whole machine (cores busy); the generator
+shares the machine's CPUs with the server.
 
 Prints one summary line (both endpoints and the ratio, against the targets:
 p99 < 50 ms at 200 req/s offered, at least half the bare endpoint's
@@ -361,11 +362,31 @@ def service_times(log: Path, skip_lines: int) -> tuple[dict, int]:
     return summary(times), len(lines)
 
 
-class CpuMeter:
-    """CPU seconds, per component, between ``start`` and ``stop``: the load generator, gunicorn, Redis, the machine."""
+def postgres_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (its server and its connections' backends)."""
+    import psutil
 
-    def __init__(self, gunicorn_pid: int, redis_pid: int | None) -> None:
-        self.gunicorn_pid, self.redis_pid = gunicorn_pid, redis_pid
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                t = proc.cpu_times()
+                total += t.user + t.system
+    return total
+
+
+def local_postgres(database_url: str) -> bool:
+    """Whether the database is a PostgreSQL on this machine (so its CPU can be read and charged to the app)."""
+    parts = urllib.parse.urlsplit(database_url)
+    return parts.scheme.startswith("postgresql") and (parts.hostname or "localhost") in ("localhost", "127.0.0.1", "::1")
+
+
+class CpuMeter:
+    """CPU seconds, per component, between ``start`` and ``stop``: the load generator, gunicorn, Redis,
+    PostgreSQL (when it runs on this machine), the machine."""
+
+    def __init__(self, gunicorn_pid: int, redis_pid: int | None, postgres: bool = False) -> None:
+        self.gunicorn_pid, self.redis_pid, self.postgres = gunicorn_pid, redis_pid, postgres
 
     @staticmethod
     def _tree(pid: int | None) -> float:
@@ -391,7 +412,7 @@ class CpuMeter:
         t = psutil.cpu_times()
         busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
         return (time.monotonic(), time.process_time(), self._tree(self.gunicorn_pid), self._tree(self.redis_pid),
-                busy)
+                postgres_cpu() if self.postgres else 0.0, busy)
 
     def start(self) -> None:
         self.before = self._sample()
@@ -400,13 +421,15 @@ class CpuMeter:
         after = self._sample()
         wall = max(after[0] - self.before[0], 1e-9)
         used = [(a - b) / wall for a, b in zip(after[1:], self.before[1:])]
-        generator, gunicorn, redis_, machine = used
+        generator, gunicorn, redis_, postgres, machine = used
         out = {"load_generator": round(generator, 3), "gunicorn": round(gunicorn, 3)}
         if self.redis_pid:
             out["redis"] = round(redis_, 3)
+        if self.postgres:
+            out["postgres"] = round(postgres, 3)
         out["machine_busy"] = round(machine, 3)
-        # PostgreSQL, other processes on the machine, the kernel's share not charged to a process.
-        out["rest"] = round(machine - generator - gunicorn - (redis_ if self.redis_pid else 0.0), 3)
+        # Other processes on the machine, the kernel's share not charged to a process (and PostgreSQL if remote).
+        out["rest"] = round(machine - generator - gunicorn - redis_ - postgres, 3)
         out["machine_cores"] = os.cpu_count()
         return out
 
@@ -694,7 +717,8 @@ def main() -> None:
             servers[name] = start_gunicorn(name, ports[name], database_url, redis_url, args.workers, work)
         logs = {name: work / f"gunicorn-{name}.log" for name in TARGETS}
         marks = dict.fromkeys(TARGETS, 0)
-        meters = {name: CpuMeter(servers[name].pid, redis_process.pid if redis_process else None)
+        meters = {name: CpuMeter(servers[name].pid, redis_process.pid if redis_process else None,
+                                 postgres=local_postgres(database_url))
                   for name in TARGETS}
 
         def measure(name: str, coroutine) -> dict:

@@ -8,10 +8,12 @@ The same world and the same journeys as bench/ussd.py (its ``seed`` and
 this one process and thread: no gunicorn, no load generator, no other request
 in flight. For each journey it counts the thread's CPU time (the app, its
 database driver and Redis client included; the database and Redis servers
-not) and the SQL statements sent. That tells where bench/ussd.py's CPU per
-request goes, and what the cheapest journey (an unknown number who declines:
-a form, a number, the session lock and record, one read, one screen) costs:
-the floor every request pays before it does anything of its own.
+not) and the SQL statements sent; over the whole mix, also the CPU of the
+database server when it is a PostgreSQL on this machine. That tells where
+bench/ussd.py's CPU per request goes, and what the cheapest journey (an
+unknown number who declines: a form, a number, the session lock and record,
+one read, one screen) costs: the floor every request pays before it does
+anything of its own.
 
 The database is a new SQLite file, or DATABASE_URL (PostgreSQL: a schema of
 its own, or a scratch database when the URL names none; dropped afterwards).
@@ -105,7 +107,11 @@ def main() -> None:
             return show
 
         play(args.warmup, False, bar("warm-up"))
+        postgres = world_of.local_postgres(database_url)
+        database_cpu = world_of.postgres_cpu() if postgres else None
         play(args.sessions, True, bar("measured"))
+        if postgres:
+            database_cpu = world_of.postgres_cpu() - database_cpu
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -133,6 +139,9 @@ def main() -> None:
                 "cpu_ms_per_request": round(1000 * total_cpu / total_requests, 3) if total_requests else None,
                 "statements_per_request": round(sum(row[3] for row in tally.values()) / total_requests, 2)
                 if total_requests else None,
+                # The database server's own CPU (every PostgreSQL process on this machine), when it runs here.
+                "database_cpu_ms_per_request": round(1000 * database_cpu / total_requests, 3)
+                if database_cpu is not None and total_requests else None,
                 "errors": sum(t.errors for t in checks.values()), "astray": sum(t.astray for t in checks.values())},
         "floor_cpu_ms_per_request": floor,
     }
@@ -141,7 +150,9 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     mix = result["mix"]
     print(f"ussd-journeys: {mix['cpu_ms_per_request']} ms CPU and {mix['statements_per_request']} statements "
-          f"a request over the mix ({mix['requests']} requests, {mix['errors']} errors, {mix['astray']} astray); "
+          f"a request over the mix ({mix['requests']} requests, {mix['errors']} errors, {mix['astray']} astray"
+          + (f"; PostgreSQL {mix['database_cpu_ms_per_request']} ms CPU a request"
+             if mix["database_cpu_ms_per_request"] is not None else "") + "); "
           f"cheapest journey "
           f"(unknown number declining) {floor} ms a request; costliest a request: "
           + ", ".join(f"{k} {v['cpu_ms_per_request']} ms" for k, v in
