@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, update
 from sqlalchemy.exc import DBAPIError
 
-from .extensions import db
+from .extensions import db, mark_written
 
 
 def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
@@ -45,6 +45,7 @@ def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:
     else:
         connection.execute(insert(table), rows)
         return
+    mark_written(connection)  # SQLAlchemy does not see what goes to the driver directly
     driver = connection.connection.driver_connection
     try:
         if dialect.name == "sqlite":

@@ -23,7 +23,8 @@ NAMING = {
 # Keys of ours in a connection's and a session's ``info``.
 _WROTE = "gateway.wrote"  # this transaction sent something other than a SELECT, or a statement failed
 _CONNECTIONS = "gateway.connections"  # the connections of the session's current transaction
-_READS = re.compile(r"\s*SELECT\b", re.IGNORECASE).match
+# One statement that reads: a SELECT with no second statement after a ";" (anything else counts as a write).
+_READS = re.compile(r"\s*SELECT\b[^;]*\Z", re.IGNORECASE).match
 
 
 class Session(FlaskSession):
@@ -34,27 +35,45 @@ class Session(FlaskSession):
     that only reads (most USSD screens) was rolled back at its end, PostgreSQL
     parsed and planned the same few queries again for every request. Ending
     such a transaction with COMMIT keeps them prepared on the connection
-    (docs/performance.md, "A sixth look"). A transaction ends this way only
-    when every statement it sent was a SELECT and succeeded, and nothing is
-    pending in the session; anything else is rolled back as before, so what a
-    request did not commit is still never kept.
+    (docs/performance.md, "A sixth look").
+
+    A transaction ends this way only when every statement it sent through
+    SQLAlchemy was a single SELECT and succeeded, nothing was written through
+    the driver itself (``mark_written``), and nothing is pending in the
+    session; anything else is rolled back as before, so what a request did
+    not commit is still never kept. The contract this rests on: a SELECT
+    changes nothing. None of ours does (no ``pg_notify``, ``set_config`` or
+    ``SELECT … INTO``); one that did would have to call ``mark_written``.
     """
 
     def close(self) -> None:
-        connections = self.info.get(_CONNECTIONS)
-        if connections and self._changed_nothing(connections):
-            self.expunge_all()  # first, as closing does: what was loaded stays loaded (not expired by the commit)
-            try:
+        try:
+            connections = self.info.get(_CONNECTIONS)
+            if connections and self._changed_nothing(connections):
+                self.expunge_all()  # first, as closing does: what was loaded stays loaded (not expired by the commit)
                 self.commit()
-            except Exception:  # the connection failed: closing below rolls back or invalidates it
-                log.warning("ending a transaction that only read failed", exc_info=True)
-        super().close()
+        except Exception:  # the connection failed: closing below rolls back or invalidates it
+            log.warning("ending a transaction that only read failed", exc_info=True)
+        finally:
+            super().close()
 
     def _changed_nothing(self, connections) -> bool:
         transaction = self.get_transaction()
         return (transaction is not None and transaction.is_active and not self.in_nested_transaction()
                 and not (self.new or self.dirty or self.deleted)
-                and all(not c.invalidated and c.info.get(_WROTE) is False for c in connections))
+                and all(not c.invalidated and not c.closed and c.info.get(_WROTE) is False for c in connections))
+
+
+def mark_written(connection) -> None:
+    """Say that this transaction wrote through the driver itself (a COPY, a raw executemany), which
+    SQLAlchemy's events do not see: ``db.session`` then rolls it back, not commits it, if it is left open."""
+    connection.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _started(session, transaction):
+    if transaction.parent is None:  # a new root transaction: no connection yet (a list left by a failed end goes)
+        session.info.pop(_CONNECTIONS, None)
 
 
 @event.listens_for(Session, "after_begin")
@@ -81,8 +100,10 @@ def _sent(conn, cursor, statement, parameters, context, executemany):
 
 @event.listens_for(Engine, "handle_error")
 def _failed(context):
-    if context.connection is not None:
-        context.connection.info[_WROTE] = True
+    connection = context.connection
+    # An invalidated connection ends by rollback anyway; asking it for its info would reconnect.
+    if connection is not None and not connection.invalidated and not connection.closed:
+        connection.info[_WROTE] = True
 
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), session_options={"class_": Session})

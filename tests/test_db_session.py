@@ -6,6 +6,8 @@ back through a connection of its own.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, select
@@ -48,9 +50,10 @@ def test_a_transaction_that_only_read_ends_with_commit(app, endings):
 
 def test_what_a_read_loaded_stays_loaded_after_the_ending(app, endings):
     _stored_site()
+    endings.clear()
     site = db.session.scalars(select(Site)).one()
     db.session.remove()
-    assert endings[-1] == "commit"
+    assert endings == ["commit"]
     assert sa.inspect(site).detached and site.name == "Kept"  # not expired by the commit: no query needed
 
 
@@ -91,6 +94,7 @@ def test_a_write_in_plain_sql_is_rolled_back(app, endings):
 
 def test_a_failed_statement_ends_with_rollback(app, endings):
     _stored_site()
+    db.engine.dispose()  # an empty pool: both transactions below run on one connection
     endings.clear()
     with pytest.raises(sa.exc.DBAPIError):
         db.session.execute(sa.text("SELECT no_such_column FROM sites"))
@@ -101,6 +105,54 @@ def test_a_failed_statement_ends_with_rollback(app, endings):
     assert db.session.scalars(select(Site.name)).all() == ["Kept"]
     db.session.remove()
     assert endings == ["commit"]
+
+
+def test_rows_written_through_the_driver_are_rolled_back(app, endings):
+    """``bulk.bulk_insert`` writes by COPY (PostgreSQL) or the driver's executemany (SQLite), unseen by SQLAlchemy."""
+    from gateway.bulk import bulk_insert
+
+    db.session.scalars(select(Site.id)).all()
+    now = dt.datetime(2026, 11, 23, 12, 0)
+    bulk_insert(Site.__table__, [{"name": "Copied", "country": "ZA", "timezone": "Africa/Johannesburg",
+                                  "created_at": now, "updated_at": now}])
+    assert db.session.scalars(select(Site.name)).all() == ["Copied"]  # written, in this transaction
+    db.session.remove()  # left open, as a job that fails between two batches leaves it
+    assert endings == ["rollback"]
+    assert _site_names() == []
+
+
+def test_a_released_savepoint_counts_as_a_write(app, endings):
+    _stored_site()
+    endings.clear()
+    with db.session.begin_nested():
+        db.session.scalars(select(Site.name)).all()
+    db.session.remove()
+    assert endings == ["rollback"]
+
+
+def test_a_select_followed_by_another_statement_counts_as_a_write(app, endings):
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("sqlite3 runs one statement per execute")
+    _stored_site()
+    endings.clear()
+    db.session.connection().exec_driver_sql("SELECT 1; UPDATE sites SET name = 'Changed'")
+    db.session.remove()
+    assert endings == ["rollback"]
+    assert _site_names() == ["Kept"]
+
+
+def test_a_commit_that_fails_while_closing_still_closes(app, endings, caplog):
+    _stored_site()
+    endings.clear()
+    db.session.scalars(select(Site.name)).all()
+    session = db.session()
+    session.commit = lambda: (_ for _ in ()).throw(RuntimeError("the connection went away"))  # noqa: E731
+    db.session.remove()
+    assert endings == ["rollback"]  # closing rolled it back
+    assert "ending a transaction that only read failed" in caplog.text
+    assert db.session() is not session  # the registry was cleared: the next request gets a new session
+    assert db.session.scalars(select(Site.name)).all() == ["Kept"]
+    db.session.remove()
 
 
 def test_a_commit_then_a_read_ends_each_transaction_its_own_way(app, endings):
