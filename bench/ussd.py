@@ -362,30 +362,39 @@ def service_times(log: Path, skip_lines: int) -> tuple[dict, int]:
     return summary(times), len(lines)
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by this machine's PostgreSQL processes (its server and its connections' backends)."""
-    import psutil
-
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("postgres", "postmaster"):
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                t = proc.cpu_times()
-                total += t.user + t.system
-    return total
-
-
-def local_postgres(database_url: str) -> bool:
-    """Whether the database is a PostgreSQL on this machine (so its CPU can be read and charged to the app)."""
+def postgres_of(database_url: str) -> tuple[int, str] | None:
+    """PostgreSQL's main process and the database's name, when it runs on this machine: what
+    bench/dispatch.py's ``cpu_sample`` needs to count its background processes and this database's
+    backends (not other databases')."""
     parts = urllib.parse.urlsplit(database_url)
-    return parts.scheme.startswith("postgresql") and (parts.hostname or "localhost") in ("localhost", "127.0.0.1", "::1")
+    if not parts.scheme.startswith("postgresql") or (parts.hostname or "localhost") not in (
+            "localhost", "127.0.0.1", "::1"):
+        return None
+    from bench.dispatch import postmaster_pid
+
+    pid = postmaster_pid(database_url)
+    return (pid, parts.path.lstrip("/") or "postgres") if pid else None
+
+
+def postgres_seconds(postgres: tuple[int, str] | None):
+    """A sample of PostgreSQL's CPU (see ``postgres_of``), or None; ``used_since`` turns two into seconds."""
+    from bench.dispatch import cpu_sample
+
+    return cpu_sample({}, postgres) if postgres else None
+
+
+def used_since(before, after) -> float:
+    """PostgreSQL's CPU seconds between two ``postgres_seconds`` samples (0 without them)."""
+    from bench.dispatch import cpu_delta
+
+    return cpu_delta(before, after, 1.0).get("postgresql", 0.0) if before and after else 0.0
 
 
 class CpuMeter:
     """CPU seconds, per component, between ``start`` and ``stop``: the load generator, gunicorn, Redis,
     PostgreSQL (when it runs on this machine), the machine."""
 
-    def __init__(self, gunicorn_pid: int, redis_pid: int | None, postgres: bool = False) -> None:
+    def __init__(self, gunicorn_pid: int, redis_pid: int | None, postgres: tuple[int, str] | None = None) -> None:
         self.gunicorn_pid, self.redis_pid, self.postgres = gunicorn_pid, redis_pid, postgres
 
     @staticmethod
@@ -412,16 +421,17 @@ class CpuMeter:
         t = psutil.cpu_times()
         busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
         return (time.monotonic(), time.process_time(), self._tree(self.gunicorn_pid), self._tree(self.redis_pid),
-                postgres_cpu() if self.postgres else 0.0, busy)
+                busy), postgres_seconds(self.postgres)
 
     def start(self) -> None:
-        self.before = self._sample()
+        self.before, self.before_postgres = self._sample()
 
     def stop(self) -> dict:
-        after = self._sample()
+        after, after_postgres = self._sample()
         wall = max(after[0] - self.before[0], 1e-9)
         used = [(a - b) / wall for a, b in zip(after[1:], self.before[1:])]
-        generator, gunicorn, redis_, postgres, machine = used
+        generator, gunicorn, redis_, machine = used
+        postgres = used_since(self.before_postgres, after_postgres) / wall
         out = {"load_generator": round(generator, 3), "gunicorn": round(gunicorn, 3)}
         if self.redis_pid:
             out["redis"] = round(redis_, 3)
@@ -717,8 +727,9 @@ def main() -> None:
             servers[name] = start_gunicorn(name, ports[name], database_url, redis_url, args.workers, work)
         logs = {name: work / f"gunicorn-{name}.log" for name in TARGETS}
         marks = dict.fromkeys(TARGETS, 0)
+        postgres = postgres_of(database_url)
         meters = {name: CpuMeter(servers[name].pid, redis_process.pid if redis_process else None,
-                                 postgres=local_postgres(database_url))
+                                 postgres=postgres)
                   for name in TARGETS}
 
         def measure(name: str, coroutine) -> dict:

@@ -107,11 +107,10 @@ def main() -> None:
             return show
 
         play(args.warmup, False, bar("warm-up"))
-        postgres = world_of.local_postgres(database_url)
-        database_cpu = world_of.postgres_cpu() if postgres else None
+        postgres = world_of.postgres_of(database_url)
+        before = world_of.postgres_seconds(postgres)
         play(args.sessions, True, bar("measured"))
-        if postgres:
-            database_cpu = world_of.postgres_cpu() - database_cpu
+        database_cpu = world_of.used_since(before, world_of.postgres_seconds(postgres)) if postgres else None
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -133,7 +132,8 @@ def main() -> None:
         "setup": {"clients": args.clients, "sessions": args.sessions, "warmup_sessions": args.warmup,
                   "database": database_url.split(":")[0], "journeys_per_100": world_of.JOURNEYS,
                   "measured": "thread CPU time of the test client's requests (app, driver and clients; "
-                              "not the database or Redis servers)"},
+                              "not the database or Redis servers); over the mix also the database server's "
+                              "(database_cpu_ms_per_request, a PostgreSQL on this machine)"},
         "journeys": journeys,
         "mix": {"sessions": total_sessions, "requests": total_requests,
                 "cpu_ms_per_request": round(1000 * total_cpu / total_requests, 3) if total_requests else None,
