@@ -312,14 +312,15 @@ def gunicorn_settings(workers: int) -> dict:
 
 
 def start_gunicorn(name: str, port: int, database_url: str, redis_url: str, workers: int,
-                   work: Path) -> subprocess.Popen:
-    """``gunicorn -c gunicorn.conf.py TARGETS[name]`` on ``port``, its own process group; up once /healthz answers."""
+                   work: Path, target: str | None = None) -> subprocess.Popen:
+    """``gunicorn -c gunicorn.conf.py TARGETS[name]`` (or ``target``) on ``port``, its own process group;
+    up once /healthz answers."""
     env = {**os.environ, "BIND": f"127.0.0.1:{port}", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "SECRET_KEY": "bench", "WEB_CONCURRENCY": str(workers), "SMS_BACKEND": "outbox", "AT_API_KEY": "",
            "CALLBACK_TOKEN": ""}
     env.pop("PORT", None)
     with (work / f"gunicorn-{name}.log").open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), TARGETS[name]],
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), target or TARGETS[name]],
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
