@@ -320,7 +320,8 @@ def start_gunicorn(name: str, port: int, database_url: str, redis_url: str, work
            "CALLBACK_TOKEN": ""}
     env.pop("PORT", None)
     with (work / f"gunicorn-{name}.log").open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), target or TARGETS[name]],
+        command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), target or TARGETS[name]]
+        process = subprocess.Popen(command,
                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
