@@ -321,8 +321,8 @@ def start_gunicorn(name: str, port: int, database_url: str, redis_url: str, work
     env.pop("PORT", None)
     with (work / f"gunicorn-{name}.log").open("w") as log:
         command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), target or TARGETS[name]]
-        process = subprocess.Popen(command,
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -674,6 +674,16 @@ def raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that serves the gateway under gunicorn: its stores, and keeping its logs."""
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="default: DATABASE_URL, else a new SQLite file; PostgreSQL without a database name: "
+                             "a scratch database")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
+                        help="default: REDIS_URL, else a private redis-server on a free port")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (gunicorn logs) afterwards")
+
+
 def main() -> None:
     # A SIGTERM (or timeout(1)) unwinds through the finally block: gunicorns, Redis and the database go.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -689,14 +699,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per server (at most 60)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="gunicorn worker processes (WEB_CONCURRENCY), the same for both servers")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
-                        help="default: DATABASE_URL, else a new SQLite file; PostgreSQL without a database name: "
-                             "a scratch database")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
-                        help="default: REDIS_URL, else a private redis-server on a free port")
+    add_server_options(parser)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ussd.json"))
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (gunicorn logs) afterwards")
     args = parser.parse_args()
     try:
         rates, concurrencies = numbers(args.rates), numbers(args.concurrency, int)

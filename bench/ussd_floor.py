@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import signal
 import statistics
 import sys
@@ -76,14 +75,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds of each closed-loop run")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
-                        help="default: DATABASE_URL, else a new SQLite file; PostgreSQL without a database name: "
-                             "a scratch database")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
-                        help="default: REDIS_URL, else a private redis-server on a free port")
+    u.add_server_options(parser)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "ussd-floor.json"))
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (gunicorn logs) afterwards")
     args = parser.parse_args()
     if not (0 < args.clients <= 200_000 and 0 < args.rounds <= 20 and 0 < args.duration <= 300
             and 0 < args.concurrency <= 1000 and 0 < args.workers <= 64):
