@@ -1,0 +1,23 @@
+"""The audit log: one call records who changed what, in the caller's transaction."""
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry
+
+
+def record(actor: str, action: str, entity: str, entity_id: int | None, changes: dict[str, Any] | None = None) -> None:
+    """Add an audit entry to the current session; it commits (or not) with the change."""
+    db.session.add(AuditEntry(actor=actor, action=action, entity=entity, entity_id=entity_id, changes=changes))
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{"field": [old, new]}`` for every field whose value changed (values made JSON-safe)."""
+    return {k: [_plain(before.get(k)), _plain(v)] for k, v in after.items() if before.get(k) != v}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

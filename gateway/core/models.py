@@ -1,0 +1,349 @@
+"""The data model: every table the gateway keeps.
+
+Conventions (written here once):
+- Datetimes are naive UTC (see ``gateway.core.clock``). Dates (``date`` columns) are
+  calendar dates in the client's own country, with no time zone.
+- Phone numbers are E.164 strings (``+27821234567``), made only by
+  ``gateway.core.phones.normalise``.
+- Status columns are short strings; the allowed values are listed next to
+  each and enforced by a CHECK constraint where a wrong value would be harmful.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gateway.core import clock
+from gateway.adapters.database import db
+
+ROLES = ("admin", "coordinator")
+PROGRAMMES = ("pregnant", "mother", "art")
+APPOINTMENT_KINDS = ("art_refill", "infant_hiv_test", "immunisation")
+APPOINTMENT_STATUSES = ("due", "done", "cancelled")
+# The reminder state machine (docs/reminders.md):
+#   scheduled -> queued -> sent -> delivered
+#                      \-> failed        (and sent -> failed on a delivery report)
+#   scheduled | queued -> cancelled      (appointment moved/closed, client opted out)
+#   scheduled -> skipped                 (its moment had passed when it was made, or stale)
+REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "cancelled", "skipped")
+REMINDER_TEMPLATES = ("before", "today", "missed")
+TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms")
+TASK_STATUSES = ("open", "done", "rejected")
+MESSAGE_DIRECTIONS = ("out", "in")
+# out: queued -> sending -> sent (accepted by AT) -> delivered | failed;
+#      sending -> queued again (retry later) | failed; queued -> cancelled
+#      (its reminder changed first); "outbox" when the outbox backend kept it.
+# in:  received.
+MESSAGE_STATUSES = ("queued", "sending", "outbox", "sent", "delivered", "failed", "cancelled", "received")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow, onupdate=clock.utcnow)
+
+
+class Site(TimestampMixin, db.Model):
+    """A facility or community site whose coordinators follow its clients."""
+
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    timezone: Mapped[str] = mapped_column(String(64))  # IANA name, e.g. Africa/Johannesburg
+
+
+user_sites = Table(
+    "user_sites",
+    db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(TimestampMixin, db.Model):
+    """A console / API user: an admin, or a coordinator of one or more sites."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20), default="coordinator")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A coordinator's own phone, for the coordinator USSD menu (with a PIN).
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
+    sites: Mapped[list[Site]] = relationship(secondary=user_sites)
+    tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")
+
+
+class ApiToken(TimestampMixin, db.Model):
+    """A bearer token for the JSON API. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, so a user can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Client(TimestampMixin, db.Model):
+    """An enrolled phone number: a woman in the programme (the infants' caregiver).
+
+    The client's own dates (ART dispensing, pregnancy) live here; appointments
+    and reminders are computed from them and from her infants' dates.
+    """
+
+    __tablename__ = "clients"
+    __table_args__ = (
+        CheckConstraint("reminder_hour BETWEEN 0 AND 23", name="reminder_hour"),
+        CheckConstraint(f"programme IS NULL OR {_in('programme', PROGRAMMES)}", name="programme"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
+    country: Mapped[str] = mapped_column(String(2))
+    language: Mapped[str] = mapped_column(String(8))  # ISO 639-1, e.g. en, pt, sw, ny, st, zu
+    name: Mapped[str | None] = mapped_column(String(120))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    programme: Mapped[str | None] = mapped_column(String(20))
+    # Local hour (0-23, in the client's zone) at which she prefers reminders.
+    reminder_hour: Mapped[int] = mapped_column(SmallInteger, default=9)
+    # Explicit wording (naming the medicine or test) only when she asked for it.
+    explicit_wording: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    # ART: the last dispensing and its days of supply; next pick-up = date + days.
+    art_last_dispensed: Mapped[dt.date | None] = mapped_column(Date)
+    art_days_supply: Mapped[int | None] = mapped_column(SmallInteger)
+    expected_delivery_date: Mapped[dt.date | None] = mapped_column(Date)
+    ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
+    pin_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
+    pin_locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set when AT refuses the number for good (403/404/406): no more sends until it changes.
+    phone_flag: Mapped[str | None] = mapped_column(String(40))
+    # Outgoing messages that failed in a row; reset by a delivery. N in a row -> a follow-up task.
+    consecutive_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # Reminders exist up to this local date; the daily pass plans further ahead.
+    planned_through: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    site: Mapped[Site | None] = relationship()
+    infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
+    # Planning fills this with her working rows only (reminders.working_appointments: no done refills);
+    # her whole history is read with a query (appointments.schedule_json, the console).
+    appointments: Mapped[list["Appointment"]] = relationship(order_by="Appointment.id")
+    reminders: Mapped[list["Reminder"]] = relationship(order_by="Reminder.id")
+
+
+class Infant(TimestampMixin, db.Model):
+    """A child whose schedule is anchored on its date of birth; reminders go to the caregiver."""
+
+    __tablename__ = "infants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(120))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    hiv_exposed: Mapped[bool] = mapped_column(Boolean, default=True)
+    breastfeeding_ended_on: Mapped[dt.date | None] = mapped_column(Date)
+    caregiver: Mapped[Client] = relationship(back_populates="infants")
+    doses: Mapped[list["DoseGiven"]] = relationship(order_by="DoseGiven.id")
+
+
+class DoseGiven(TimestampMixin, db.Model):
+    """A dose or test an infant actually received, on the date it was given."""
+
+    __tablename__ = "doses_given"
+    __table_args__ = (db.UniqueConstraint("infant_id", "dose", name="uq_doses_given_infant_dose"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    infant_id: Mapped[int] = mapped_column(ForeignKey("infants.id", ondelete="CASCADE"))
+    dose: Mapped[str] = mapped_column(String(60))  # the schedule's name, e.g. OPV1, PCR 10 weeks
+    given_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Appointment(TimestampMixin, db.Model):
+    """A visit the client (or her infant) is due for: a refill, a test or a dose."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        CheckConstraint(_in("kind", APPOINTMENT_KINDS), name="kind"),
+        CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
+        Index("ix_appointments_client_due", "client_id", "due_date"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    infant_id: Mapped[int | None] = mapped_column(ForeignKey("infants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(60))  # dose or test name from the schedule, e.g. OPV1
+    due_date: Mapped[dt.date] = mapped_column(Date)  # local calendar date
+    status: Mapped[str] = mapped_column(String(12), default="due")
+    done_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Bumped on every move or close, so a reminder job that raced it sends nothing.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+reminder_appointments = Table(
+    "reminder_appointments",
+    db.metadata,
+    Column("reminder_id", ForeignKey("reminders.id", ondelete="CASCADE"), primary_key=True),
+    Column("appointment_id", ForeignKey("appointments.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Reminder(TimestampMixin, db.Model):
+    """One reminder SMS to one client on one local day, naming one or more appointments.
+
+    At most one live (not cancelled) reminder per client per local day: a
+    partial unique index holds that even against racing writers.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        CheckConstraint(_in("status", REMINDER_STATUSES), name="status"),
+        CheckConstraint(_in("template", REMINDER_TEMPLATES), name="template"),
+        Index("ix_reminders_status_send_at", "status", "send_at"),
+        Index("uq_reminders_client_day_live", "client_id", "send_date", unique=True,
+              sqlite_where=text("status != 'cancelled'"), postgresql_where=text("status != 'cancelled'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    send_date: Mapped[dt.date] = mapped_column(Date)  # the client's local date
+    send_at: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC moment it becomes due
+    # Past this UTC moment it is skipped, not sent late (the rule's staleness cutoff).
+    stale_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Which message it becomes: before / today / missed, about the visits due on due_date.
+    template: Mapped[str] = mapped_column(String(10))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="scheduled")
+    # Bumped on every change, so a send job holding an older version sends nothing.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    appointments: Mapped[list[Appointment]] = relationship(secondary=reminder_appointments)
+
+
+class Message(TimestampMixin, db.Model):
+    """Every SMS in or out, with what Africa's Talking said about it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),
+        CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
+        Index("ix_messages_client_created", "client_id", "created_at"),
+        Index("ix_messages_status_next", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(3))
+    phone: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    backend: Mapped[str] = mapped_column(String(20))  # africastalking | outbox
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # AT messageId / inbound id
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)  # AT per-recipient statusCode
+    cost_amount: Mapped[float | None] = mapped_column(Numeric(12, 4))
+    cost_currency: Mapped[str | None] = mapped_column(String(3))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The reminder this message carries, and the reminder's version when it was made.
+    reminder_id: Mapped[int | None] = mapped_column(ForeignKey("reminders.id", ondelete="SET NULL"), index=True)
+    reminder_version: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # UTC; None: as soon as possible
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # last time a send job was queued
+    sending_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuditEntry(db.Model):
+    """Who changed what, when. Written in the same transaction as the change."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id"),
+        # An actor's own entries, newest last: a USSD effect's ledger is read by its caller's actor
+        # (for an unknown number, the entity alone would be every task's entries).
+        Index("ix_audit_actor_at", "actor", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow, index=True)
+    # "user:<id>", "token:<id>", "cli", "ussd:<phone>", "sms:<phone>" or "system".
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))  # e.g. client.enrolled, client.updated
+    entity: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    changes: Mapped[dict | None] = mapped_column(JSON)  # {"field": [old, new]} or a summary
+
+
+class Task(TimestampMixin, db.Model):
+    """Something a person must do: call a client back, approve an enrolment, follow up a failure."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(_in("kind", TASK_KINDS), name="kind"),
+        CheckConstraint(_in("status", TASK_STATUSES), name="status"),
+        Index("ix_tasks_site_status", "site_id", "status"),
+        Index("ix_tasks_phone_kind", "phone", "kind"),  # a number's open requests (one enrolment request a number)
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164; for enrolment requests, the caller's
+    details: Mapped[dict | None] = mapped_column(JSON)  # reason, consent version, failure reason...
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))  # an audit actor string
+
+
+class Alert(TimestampMixin, db.Model):
+    """An operational alert for admins; ``kind='sending_paused'`` unresolved pauses all SMS sending."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)  # sending_paused, spend_cap, ...
+    message: Mapped[str] = mapped_column(String(255))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class UssdSession(TimestampMixin, db.Model):
+    """How a USSD session went, from AT's end-of-session notification."""
+
+    __tablename__ = "ussd_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(80), unique=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    service_code: Mapped[str | None] = mapped_column(String(40))
+    network_code: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str | None] = mapped_column(String(20))  # Incomplete | Success | Failed
+    hops: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[str | None] = mapped_column(String(30))
+    error_message: Mapped[str | None] = mapped_column(String(255))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

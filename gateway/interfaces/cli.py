@@ -1,0 +1,273 @@
+"""Command-line verbs (``flask --app wsgi ...``): users, sites, clients import, worker."""
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from gateway import users as users_service
+from gateway.core.errors import GatewayError
+from gateway.adapters.database import db
+from gateway.core.models import Site, User
+
+users_cli = AppGroup("users", help="Console and API users.")
+sites_cli = AppGroup("sites", help="Facilities and community sites.")
+clients_cli = AppGroup("clients", help="Enrolled clients.")
+reminders_cli = AppGroup("reminders", help="Reminder planning and dispatch.")
+
+ACTOR = "cli"
+
+
+def _fail(exc: GatewayError) -> None:
+    db.session.rollback()
+    details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
+    raise click.ClickException(f"{exc.message}{details}")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "coordinator"]), default="coordinator", show_default=True)
+@click.option("--name")
+@click.option("--password", help="Console password (asked for when omitted; use - to set none).")
+@click.option("--phone", help="The user's own phone, for the coordinator USSD menu.")
+@click.option("--pin", help="4-digit USSD PIN (with --phone).")
+@click.option("--country", default=None, help="Country to read --phone in (default DEFAULT_COUNTRY).")
+@click.option("--site", "site_ids", type=int, multiple=True, help="Site id the coordinator follows (repeatable).")
+def create_user(email, role, name, password, phone, pin, country, site_ids):
+    """Create a console user."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty() else None
+        if password is None:
+            raise click.ClickException("give --password (or --password - for a user without console access)")
+    try:
+        user = users_service.create_user(
+            email, role, None if password == "-" else password, ACTOR, name=name, phone=phone, pin=pin,
+            country=country or current_app.config["SETTINGS"].default_country, site_ids=list(site_ids))
+        db.session.commit()
+    except GatewayError as exc:
+        _fail(exc)
+    click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+@users_cli.command("create-token")
+@click.argument("email")
+def create_token(email):
+    """Print a new API token for EMAIL (shown once; only its hash is stored)."""
+    try:
+        user = users_service.get_by_email(email)
+        token = users_service.issue_token(user, ACTOR)
+        db.session.commit()
+    except GatewayError as exc:
+        _fail(exc)
+    click.echo(token)
+
+
+@users_cli.command("revoke-tokens")
+@click.argument("email")
+def revoke_tokens(email):
+    """Revoke every API token of EMAIL."""
+    try:
+        count = users_service.revoke_tokens(users_service.get_by_email(email), ACTOR)
+        db.session.commit()
+    except GatewayError as exc:
+        _fail(exc)
+    click.echo(f"revoked {count} token(s)")
+
+
+@users_cli.command("ensure-admin")
+def ensure_admin():
+    """Create a first admin if there is none, and print its login (used by `make run`)."""
+    settings = current_app.config["SETTINGS"]
+    saved = Path(settings.instance_path) / "first-admin.txt"
+    if db.session.scalar(select(User.id).where(User.role == "admin")) is None:
+        password = secrets.token_urlsafe(12)
+        users_service.create_user("admin@example.org", "admin", password, ACTOR, name="First admin")
+        db.session.commit()
+        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"admin@example.org {password}\n")
+    if saved.exists():
+        email, password = saved.read_text().split()
+        click.echo(f"First admin login: {email} / {password}  (kept in {saved}; change it once signed in)")
+    else:
+        click.echo("An admin exists already.")
+
+
+@sites_cli.command("create")
+@click.argument("name")
+@click.option("--country", required=True, help="ISO country code, e.g. ZA.")
+@click.option("--timezone", help="IANA zone (default: the country's).")
+def create_site(name, country, timezone):
+    """Create a site."""
+    from gateway.core import audit
+    from gateway.core.countries import COUNTRIES
+
+    country = country.upper()
+    if country not in COUNTRIES:
+        raise click.ClickException(f"country: unknown or unsupported {country!r}")
+    site = Site(name=name.strip(), country=country, timezone=timezone or COUNTRIES[country].timezone)
+    db.session.add(site)
+    db.session.flush()
+    audit.record(ACTOR, "site.created", "site", site.id, {"name": site.name, "country": country})
+    db.session.commit()
+    click.echo(f"created site {site.name} (id {site.id})")
+
+
+@clients_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--site", "site_id", type=int, help="Site the new clients join.")
+@click.option("--country", help="Country to read local phone numbers in (default DEFAULT_COUNTRY).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the refused rows (default: FILE.refused.csv beside the file).")
+@click.option("--plan/--no-plan", default=True, show_default=True,
+              help="Compute the new clients' appointments and reminders now (else the worker does, within minutes).")
+def import_clients(path: Path, site_id, country, report_path, plan):
+    """Enrol clients from a CSV file, with a progress bar and a report of refused rows."""
+    from gateway.clients.importer import import_csv
+
+    settings = current_app.config["SETTINGS"]
+    if site_id is not None and db.session.get(Site, site_id) is None:
+        raise click.ClickException(f"--site: no site with id {site_id}")
+    report_path = report_path or path.with_name(path.stem + ".refused.csv")
+    refused_file = None
+    writer = None
+
+    def on_refused(line: int, reason: str) -> None:
+        nonlocal refused_file, writer
+        if writer is None:
+            refused_file = open(report_path, "w", newline="", encoding="utf-8")
+            writer = csv.writer(refused_file)
+            writer.writerow(["line", "reason"])
+        writer.writerow([line, reason])
+
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as stream, click.progressbar(length=size, label=f"Importing {path.name}",
+                                                         file=sys.stderr, show_pos=False) as bar:
+            done = 0
+
+            def progress(bytes_read: int) -> None:
+                nonlocal done
+                bar.update(bytes_read - done)
+                done = bytes_read
+
+            report = import_csv(stream, default_country=(country or settings.default_country).upper(),
+                                actor=f"{ACTOR}:import", site_id=site_id, batch_size=settings.import_batch_size,
+                                progress=progress, on_refused=on_refused)
+    except GatewayError as exc:
+        _fail(exc)
+    finally:
+        if refused_file:
+            refused_file.close()
+    click.echo(f"{report.rows} rows: {report.imported} imported, {report.skipped} already enrolled, "
+               f"{report.refused_count} refused")
+    if plan and report.imported:
+        from gateway.appointments import plan_ahead
+
+        with click.progressbar(length=report.imported, label="Planning appointments and reminders",
+                               file=sys.stderr) as bar:
+            plan_ahead(progress=bar.update)
+    for item in report.refused[:20]:
+        click.echo(f"  line {item['line']}: {item['reason']}", err=True)
+    if report.refused_count > 20:
+        click.echo(f"  ... and {report.refused_count - 20} more", err=True)
+    if report.refused_count:
+        click.echo(f"Refused rows with reasons: {report_path}")
+
+
+@reminders_cli.command("send-due")
+@click.option("--now", "now_text", help="Pretend it is this UTC moment (YYYY-MM-DDTHH:MM), for trials and tests.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Send the queued messages here and now (not through a worker), and wait for them.")
+def send_due_command(now_text, wait):
+    """One dispatch pass now: everything due is sent, then it exits and prints counts."""
+    import datetime as dt
+
+    from gateway.core import clock
+    from gateway.appointments import plan_ahead
+    from gateway.messages.dispatch import SendCounts, send_due, send_messages
+
+    try:
+        now = dt.datetime.fromisoformat(now_text) if now_text else clock.utcnow()
+    except ValueError:
+        raise click.BadParameter("must be YYYY-MM-DDTHH:MM (UTC)", param_hint="--now") from None
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    jobs: list[list[int]] = []
+    with clock.frozen(now):
+        plan_ahead(now)
+        counts = send_due(now, enqueue=jobs.append if wait else None)
+        click.echo(str(counts))
+        if wait:
+            total = SendCounts()
+            with click.progressbar(jobs, label="Sending", file=sys.stderr) as bar:
+                for ids in bar:
+                    total.add(send_messages(ids))
+            click.echo(f"sent {total.sent}, to retry {total.retry}, failed {total.failed}, cancelled {total.cancelled}")
+
+
+@reminders_cli.command("resume")
+def resume_sending():
+    """Lift a pause on sending (after topping up the Africa's Talking account)."""
+    from gateway.core import audit, clock
+    from gateway.messages.dispatch import sending_paused
+
+    alert = sending_paused()
+    if alert is None:
+        click.echo("sending is not paused")
+        return
+    alert.resolved_at, alert.resolved_by = clock.utcnow(), ACTOR
+    audit.record(ACTOR, "sending.resumed", "alert", alert.id, {"message": alert.message})
+    db.session.commit()
+    click.echo("sending resumed; the next pass sends what waited")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+def worker(burst):
+    """Run an RQ worker with the scheduler on (the Procfile's worker process)."""
+    from jobs import QUEUES, run_worker
+
+    run_worker(QUEUES, burst=burst)
+
+
+@click.command("embedded-redis-stop")
+def embedded_redis_stop():
+    """Stop the embedded Redis of this instance (used by `make run` on exit)."""
+    from gateway.adapters.redis_store import stop_embedded
+
+    settings = current_app.config["SETTINGS"]
+    if settings.redis_url:
+        return
+    click.echo("embedded Redis stopped" if stop_embedded(Path(settings.instance_path)) else "no embedded Redis")
+
+
+ussd_cli = AppGroup("ussd", help="The USSD service.")
+
+
+@ussd_cli.command("simulate")
+@click.argument("phone", required=False)
+@click.option("--network", help="AT networkCode, for that network's screen limit (e.g. 63902 Safaricom).")
+def ussd_simulate(phone, network):
+    """A terminal phone: type answers, see screens (answers may be piped in)."""
+    from gateway.ussd import simulator
+
+    if not phone:
+        phone = click.prompt("Phone number")
+    try:
+        simulator.run(phone, sys.stdin, lambda text: click.echo(text, nl=False),
+                      network=network, service_code=current_app.config["SETTINGS"].ussd_service_code)
+    except simulator.BadRequest as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def init_app(app: Flask) -> None:
+    for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop, ussd_cli):
+        app.cli.add_command(command)

@@ -1,0 +1,135 @@
+"""Today: per site, who is due today and this week, who missed, who asked for a call, who asked to join."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from gateway.core import clock
+from gateway.appointments import display_status
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
+from gateway.schedules import schedule_for
+from gateway.interfaces.console import actions, bp, scope
+from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.views import zone
+
+# Rows shown per list; the counts above them are always complete.
+LIST_LIMIT = 100
+# Missed visits older than this are not today's work any more (ART "lost" starts at 90 days).
+MISSED_LOOKBACK_DAYS = 365
+# Missed appointments read per page view: enough for a large site's year, bounded for a slow database.
+MISSED_SCAN_LIMIT = 5000
+MISSED_GROUPS = ("late", "interruption", "lost", "overdue")
+TASK_LABELS = {"callback": "Call-back request", "undeliverable": "SMS not arriving",
+               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join"}
+
+
+def _chosen_site() -> tuple[Site | None, list[Site]]:
+    """The site the dashboard is about: ``?site=<id>``, ``?site=none`` (admins: clients without a site), or the first."""
+    sites = scope.visible_sites()
+    raw = request.args.get("site", "")
+    if raw == "none":
+        if not current_user.is_admin:
+            abort(404)
+        return None, sites
+    if raw:
+        if not raw.isdigit():
+            abort(404)
+        return scope.site_or_404(int(raw)), sites
+    if sites:
+        return sites[0], sites
+    if current_user.is_admin:
+        return None, sites
+    return None, []
+
+
+def _rows(query, today: dt.date):
+    """(appointment, client, infant name, display status, days) for each row of an appointment query."""
+    pairs = db.session.execute(query).all()
+    infant_ids = {a.infant_id for a, _ in pairs if a.infant_id}
+    names = dict(db.session.execute(select(Infant.id, Infant.name).where(Infant.id.in_(infant_ids))).all()) \
+        if infant_ids else {}
+    rows = []
+    for appointment, client in pairs:
+        status = display_status(appointment, today, schedule_for(client.country).thresholds)
+        rows.append({"appointment": appointment, "client": client, "status": status,
+                     "infant": names.get(appointment.infant_id) if appointment.infant_id else None,
+                     "days": (today - appointment.due_date).days})
+    return rows
+
+
+@bp.get("/")
+def today():
+    site, sites = _chosen_site()
+    if site is None and not current_user.is_admin:
+        return render_template("console/today.html", site=None, sites=[], no_site=True)
+    zone_name = site.timezone if site else zone()
+    today_ = clock.local_date(zone_name)
+    in_site = Client.site_id == site.id if site else Client.site_id.is_(None)
+    due = (select(Appointment, Client).join(Client, Appointment.client_id == Client.id)
+           .where(scope.client_filter(), in_site, Appointment.status == "due"))
+    due_today = _rows(due.where(Appointment.due_date == today_)
+                      .order_by(Client.name, Client.id, Appointment.id).limit(LIST_LIMIT), today_)
+    week_end = today_ + dt.timedelta(days=6)
+    this_week = _rows(due.where(Appointment.due_date > today_, Appointment.due_date <= week_end)
+                      .order_by(Appointment.due_date, Client.name, Appointment.id).limit(LIST_LIMIT), today_)
+    past = _rows(due.where(Appointment.due_date < today_,
+                           Appointment.due_date >= today_ - dt.timedelta(days=MISSED_LOOKBACK_DAYS))
+                 .order_by(Appointment.due_date.desc(), Appointment.id).limit(MISSED_SCAN_LIMIT), today_)
+    missed: dict[str, list] = defaultdict(list)
+    for row in past:
+        if row["status"] in MISSED_GROUPS:
+            missed[row["status"]].append(row)
+
+    tasks = db.session.scalars(scope.tasks_of_site(site).where(Task.status == "open")
+                               .order_by(Task.created_at, Task.id).limit(2 * LIST_LIMIT)).all()
+    follow_ups = [t for t in tasks if t.kind != "enrolment_request"]
+    requests_ = [t for t in tasks if t.kind == "enrolment_request"]
+    task_clients = {c.id: c for c in db.session.scalars(
+        scope.visible_clients().where(Client.id.in_({t.client_id for t in follow_ups if t.client_id})))}
+    message_ids = {t.details.get("message_id") for t in follow_ups if t.kind == "inbound_sms" and t.details}
+    texts = dict(db.session.execute(select(Message.id, Message.text).where(Message.id.in_(message_ids))).all()) \
+        if message_ids else {}
+    return render_template(
+        "console/today.html", site=site, sites=sites, no_site=False, today=today_, week_end=week_end,
+        due_today=due_today, this_week=this_week, missed={k: missed[k] for k in MISSED_GROUPS},
+        follow_ups=follow_ups, requests=requests_, task_clients=task_clients, texts=texts,
+        task_labels=TASK_LABELS, limit=LIST_LIMIT, zone_name=zone_name)
+
+
+@bp.post("/tasks/<int:task_id>/done")
+def task_done(task_id: int):
+    return _close(task_id, "done")
+
+
+@bp.post("/tasks/<int:task_id>/reject")
+def task_reject(task_id: int):
+    task = scope.task_or_404(task_id)
+    if task.kind != "enrolment_request":
+        abort(404)
+    return _close(task_id, "rejected")
+
+
+def _close(task_id: int, status: str):
+    task = scope.task_or_404(task_id)
+    try:
+        actions.close_task(task, status, actor())
+        db.session.commit()
+        flash(f"{TASK_LABELS.get(task.kind, 'Task')}: marked {status}.", "ok")
+    except ValidationError as exc:
+        db.session.rollback()
+        flash(next(iter(exc.fields.values()), exc.message), "error")
+    return redirect(_back())
+
+
+def _back() -> str:
+    """Back to the dashboard the form was on (a path of ours only)."""
+    target = request.form.get("next", "")
+    if target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return url_for("console.today")
