@@ -30,18 +30,17 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
 
-    from gateway.interfaces import cli, console, health, home as web
-    from gateway.adapters import database as extensions, redis_store
-    from gateway.interfaces.api import bp as api_bp
-    from gateway.interfaces.callbacks import bp as callbacks_bp
+    from gateway import ussd
+    from gateway.adapters import database, redis_store
+    from gateway.interfaces import api, callbacks, cli, console, health, home
 
-    extensions.db.init_app(app)
-    extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
+    database.init_app(app, migrations=str(Path(__file__).parent.parent / "migrations"))
     redis_store.init_app(app)
+    ussd.init_app(app)  # every menu, action and effect handler checked now: a broken one stops the start
     cli.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(callbacks_bp)
-    app.register_blueprint(web.bp)
+    health.init_app(app)
+    api.init_app(app)
+    callbacks.init_app(app)
+    home.init_app(app)
     console.init_app(app)
     return app

@@ -29,7 +29,7 @@ TICK_SECONDS = 20
 
 # name -> (seconds between runs, function path). Deterministic job ids: "periodic-<name>-<period>".
 PERIODIC = {
-    "dispatch": (60, "jobs.dispatch_pass"),
+    "dispatch": (60, "jobs.dispatch_pass"),  # job names stay stable across releases: RQ stores them in Redis
     "plan-ahead": (600, "jobs.plan_ahead"),
 }
 
@@ -44,35 +44,66 @@ SEND_JOB = {"timeout": 120, "result_ttl": 600, "failure_ttl": 86400}
 ENQUEUE_CHUNK = 1000  # jobs per Redis pipeline
 
 
-def enqueue_send(message_ids: list[int], marked_at: dt.datetime | None = None) -> None:
-    """One send job; ``marked_at`` is when its messages were marked enqueued (see ``oldest_waiting_send``)."""
-    enqueue_sends([message_ids], marked_at)
+class RedisSendQueue:
+    """RQ's ``sms`` queue as dispatch's ``SendQueue``: where the domain's send jobs go."""
+
+    def put(self, batches: list[list[int]], marked_at: dt.datetime | None = None) -> None:
+        """One send job per list of message ids, pipelined: a pass of a million messages is ten thousand jobs.
+
+        ``marked_at`` is when its messages were marked enqueued (see ``oldest_waiting``).
+        """
+        q = queue("sms")
+        meta = {"marked_at": marked_at.isoformat()} if marked_at is not None else None
+        for start in range(0, len(batches), ENQUEUE_CHUNK):
+            q.enqueue_many([Queue.prepare_data(_path(send_messages), (list(ids),), meta=meta, **SEND_JOB)
+                            for ids in batches[start:start + ENQUEUE_CHUNK]])
+
+    def oldest_waiting(self) -> dt.datetime | None:
+        """When the messages of the oldest send job still waiting in Redis were marked enqueued, if any.
+
+        Jobs leave the ``sms`` queue in order, so a message marked since then may
+        still be waiting behind a backlog; one marked before it and still queued
+        had its job taken, or lost. None when the queue is empty (or was emptied).
+        """
+        q = queue("sms")
+        for job_id in q.get_job_ids(0, 5):
+            job = q.fetch_job(job_id)
+            if job is None:
+                continue  # expired or deleted between the two reads: look at the next
+            mark = (job.meta or {}).get("marked_at")
+            return dt.datetime.fromisoformat(mark) if mark else None
+        return None
 
 
-def enqueue_sends(batches: list[list[int]], marked_at: dt.datetime | None = None) -> None:
-    """One send job per list of message ids, pipelined: a pass of a million messages is ten thousand jobs."""
-    q = queue("sms")
-    meta = {"marked_at": marked_at.isoformat()} if marked_at is not None else None
-    for start in range(0, len(batches), ENQUEUE_CHUNK):
-        q.enqueue_many([Queue.prepare_data("jobs.send_messages", (list(ids),), meta=meta, **SEND_JOB)
-                        for ids in batches[start:start + ENQUEUE_CHUNK]])
+SEND_QUEUE = RedisSendQueue()
 
 
-def oldest_waiting_send() -> dt.datetime | None:
-    """When the messages of the oldest send job still waiting in Redis were marked enqueued, if any.
+def _path(verb) -> str:
+    """A verb's import path, as RQ stores it: jobs are named from the functions themselves, never typed."""
+    return f"{verb.__module__}.{verb.__name__}"
 
-    Jobs leave the ``sms`` queue in order, so a message marked since then may
-    still be waiting behind a backlog; one marked before it and still queued
-    had its job taken, or lost. None when the queue is empty (or was emptied).
+
+def enqueue_pending() -> None:
+    """Put send jobs for queued messages on the queue now, not at the next pass (call after commit).
+
+    Never raises: with Redis down the periodic pass enqueues them, and the
+    request that called this (a callback, a console action) must still answer.
     """
-    q = queue("sms")
-    for job_id in q.get_job_ids(0, 5):
-        job = q.fetch_job(job_id)
-        if job is None:
-            continue  # expired or deleted between the two reads: look at the next
-        mark = (job.meta or {}).get("marked_at")
-        return dt.datetime.fromisoformat(mark) if mark else None
-    return None
+    from gateway.core import clock
+    from gateway.messages.dispatch import PassCounts, enqueue_waiting, sending_blocked
+
+    now = clock.utcnow()
+    if sending_blocked(now) is None:
+        try:
+            enqueue_waiting(now, PassCounts(), SEND_QUEUE)
+        except Exception:
+            db.session.rollback()
+            log.exception("could not enqueue pending messages now; the next pass will")
+
+
+def enqueue_plan_ahead() -> None:
+    """Plan new clients' schedules now (after a bulk import), not at the next periodic run."""
+    queue("default").enqueue(_path(plan_ahead), job_timeout=3600)
 
 
 # --- the verbs -----------------------------------------------------------------------------------
@@ -120,7 +151,7 @@ def dispatch_pass() -> dict | None:
     if lock is None:
         return None
     try:
-        counts = send_due(progress=_renewer(lock))
+        counts = send_due(enqueue=SEND_QUEUE, progress=_renewer(lock))
         log.info("dispatch pass: %s", counts)
         return counts.__dict__
     finally:

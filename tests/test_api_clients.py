@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from gateway.clients.enrolment import local_today
+from gateway.clients.sites import local_today
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Infant
 

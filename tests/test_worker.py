@@ -56,7 +56,7 @@ def test_a_pass_renews_its_short_lock_after_each_batch(app, monkeypatch):
     monkeypatch.setattr(jobs, "_renewer", watching)
     seen = []
 
-    def two_batches(progress):
+    def two_batches(enqueue, progress):
         progress()
         progress()
         seen.append(redis.pttl("lock:dispatch"))

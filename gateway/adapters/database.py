@@ -1,12 +1,16 @@
-"""Extensions created at module level and bound to the app in ``create_app``."""
+"""The database adapter: ``db`` and ``migrate``, created at module level and bound in ``init_app``.
+
+Importing this module changes nothing outside it: the engine events it needs
+are registered on the app's own engines by ``init_app``, not on every
+SQLAlchemy engine in the process.
+"""
 import logging
 import re
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData, event, inspect
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +91,15 @@ def _ended(session, transaction):
         session.info.pop(_CONNECTIONS, None)
 
 
-@event.listens_for(Engine, "begin")
 def _begun(conn):
     conn.info[_WROTE] = False
 
 
-@event.listens_for(Engine, "before_cursor_execute")
 def _sent(conn, cursor, statement, parameters, context, executemany):
     if not _READS(statement):
         conn.info[_WROTE] = True
 
 
-@event.listens_for(Engine, "handle_error")
 def _failed(context):
     connection = context.connection
     # An invalidated connection ends by rollback anyway; asking it for its info would reconnect.
@@ -110,7 +111,6 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), session_options={"c
 migrate = Migrate(render_as_batch=True, compare_type=True)
 
 
-@event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """Make SQLite safe for a web process and a worker side by side.
 
@@ -125,3 +125,25 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def unread(obj: object, collection: str) -> bool:
+    """True if ``obj`` is a stored row whose ``collection`` has not been read in this session."""
+    state = inspect(obj, raiseerr=False)  # None for a bulk planner's stand-in (``new_rows``)
+    return state is not None and state.persistent and collection in state.unloaded
+
+
+# Events on the app's engines (``init_app``): the read-only ending above and SQLite's pragmas.
+_ENGINE_EVENTS = (("begin", _begun), ("before_cursor_execute", _sent), ("handle_error", _failed),
+                  ("connect", _sqlite_pragmas))
+
+
+def init_app(app, migrations: str) -> None:
+    """Bind ``db`` and ``migrate`` to the app; register the engine events on its engines only."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=migrations)
+    with app.app_context():
+        for engine in db.engines.values():
+            for name, listener in _ENGINE_EVENTS:
+                if not event.contains(engine, name, listener):
+                    event.listen(engine, name, listener)

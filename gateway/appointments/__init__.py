@@ -18,7 +18,9 @@ from sqlalchemy.orm import selectinload
 from gateway.core import audit, clock, fields
 from gateway import reminders
 from gateway.adapters.bulk import bulk_insert
-from gateway.clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS, local_today, zone_of
+from gateway.appointments.working import WORKING_APPOINTMENTS, working_appointments
+from gateway.clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS
+from gateway.clients.sites import local_today, zone_of
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError
@@ -28,24 +30,30 @@ from gateway.schedules import art_next_pickup, art_status, infant_plan, schedule
 ART_NAME = "ART refill"
 
 
+def replan(client: Client, now: dt.datetime | None = None) -> None:
+    """Re-plan her reminders when her dates did not change but what decides them did
+    (her hour, her site's zone, her SMS stopped or restarted). The caller commits."""
+    reminders.plan(client, working_appointments(client), now)
+
+
 def refresh(client: Client, now: dt.datetime | None = None, plan: bool = True) -> None:
     """Bring the client's appointments (and, with ``plan``, her reminders) in line with her dates.
 
     Works on the client's loaded collections (``appointments``, ``infants``
     and their ``doses``), so a batch loaded with ``planning_options`` costs a
     few queries, not a few per client. Of her appointments only the working
-    ones (``reminders.WORKING_APPOINTMENTS``) are read. The caller commits.
+    ones (``working.WORKING_APPOINTMENTS``) are read. The caller commits.
     """
     now = now or clock.utcnow()
     # What it reads (her rows, her infants and their doses) does not depend on changes not yet
     # flushed: the changes of the event and these go to the database in one flush, not two.
     with db.session.no_autoflush:
-        reminders.working_appointments(client)  # her done refills are not read (an unread collection)
+        working_appointments(client)  # her done refills are not read (an unread collection)
         for values in _reconcile(client):
             client.appointments.append(Appointment(**values))
     if plan:
         db.session.flush()
-        reminders.plan(client, now)
+        reminders.plan(client, working_appointments(client), now)
 
 
 def _reconcile(client: Client) -> list[dict[str, Any]]:
@@ -103,7 +111,7 @@ def planning_options():
     others, and that is the partial index's condition, so the lookup by
     client uses it instead of scanning every reminder ever planned.
     """
-    return (selectinload(Client.site), selectinload(Client.appointments.and_(reminders.WORKING_APPOINTMENTS)),
+    return (selectinload(Client.site), selectinload(Client.appointments.and_(WORKING_APPOINTMENTS)),
             selectinload(Client.infants).selectinload(Infant.doses),
             selectinload(Client.reminders.and_(Reminder.status != reminders.CANCELLED))
             .selectinload(Reminder.appointments))
@@ -148,7 +156,7 @@ def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=N
                 refresh(client, now, plan=False)
             db.session.flush()  # one round of inserts for the whole batch's new appointments
             for client in known:
-                reminders.plan(client, now)
+                reminders.plan(client, working_appointments(client), now)
                 if client.planned_through < cutoff:  # a zone behind UTC's date: don't loop on it today
                     client.planned_through = cutoff
         _refresh_new([i for i in ids if i not in with_rows], now, cutoff)
@@ -369,7 +377,7 @@ def _infant_of(client: Client, raw: Any, errors: dict[str, str]) -> Infant | Non
 
 def dispensed(client: Client, date: dt.date, days_supply: int, actor: str) -> None:
     """A pick-up: the open refill is done, the next one is due ``days_supply`` days after ``date``."""
-    open_refill = next((a for a in reminders.working_appointments(client)
+    open_refill = next((a for a in working_appointments(client)
                         if a.kind == "art_refill" and a.status == "due"), None)
     if open_refill is not None:
         open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from sqlalchemy import select
 
 from gateway.core import audit, clock, fields
+from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES, LANGUAGES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
@@ -48,16 +49,6 @@ class EnrolmentData:
     expected_delivery_date: dt.date | None = None
     consent_version: str = CONSENT_VERSION
     infants: list[InfantData] = field(default_factory=list)
-
-
-def local_today(country: str) -> dt.date:
-    """Today's date in the country's own time zone."""
-    return clock.local_date(COUNTRIES[country].timezone)
-
-
-def zone_of(client: Client) -> str:
-    """The IANA zone a client's local dates and hours are in: her site's, else her country's."""
-    return client.site.timezone if client.site else COUNTRIES[client.country].timezone
 
 
 class _Checker:

@@ -156,7 +156,7 @@ class Client(TimestampMixin, db.Model):
     planned_through: Mapped[dt.date | None] = mapped_column(Date, index=True)
     site: Mapped[Site | None] = relationship()
     infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
-    # Planning fills this with her working rows only (reminders.working_appointments: no done refills);
+    # Planning fills this with her working rows only (appointments.working_appointments: no done refills);
     # her whole history is read with a query (appointments.schedule_json, the console).
     appointments: Mapped[list["Appointment"]] = relationship(order_by="Appointment.id")
     reminders: Mapped[list["Reminder"]] = relationship(order_by="Reminder.id")

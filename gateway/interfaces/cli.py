@@ -193,6 +193,7 @@ def send_due_command(now_text, wait):
     from gateway.core import clock
     from gateway.appointments import plan_ahead
     from gateway.messages.dispatch import SendCounts, send_due, send_messages
+    from jobs import SEND_QUEUE
 
     try:
         now = dt.datetime.fromisoformat(now_text) if now_text else clock.utcnow()
@@ -203,7 +204,7 @@ def send_due_command(now_text, wait):
     jobs: list[list[int]] = []
     with clock.frozen(now):
         plan_ahead(now)
-        counts = send_due(now, enqueue=jobs.append if wait else None)
+        counts = send_due(now, enqueue=jobs.append if wait else SEND_QUEUE)
         click.echo(str(counts))
         if wait:
             total = SendCounts()

@@ -33,3 +33,7 @@ def healthz():
         workers = Worker.count(connection=get_redis())
     body = {"status": "ok" if healthy else "degraded", **checks, "workers": workers}
     return jsonify(body), 200 if healthy else 503
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

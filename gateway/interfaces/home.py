@@ -30,3 +30,7 @@ def index():
     if current_user.is_authenticated:
         return redirect(url_for("console.today"))
     return render_template_string(_PAGE, s=current_app.config["SETTINGS"])
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

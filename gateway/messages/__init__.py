@@ -9,7 +9,7 @@ from gateway.core import audit, clock
 from gateway.adapters.database import db
 from gateway.i18n import render, stop_words, start_words
 from gateway.core.models import Client, Message, Reminder, Task
-from gateway.messages.dispatch import follow_up, note_failure
+from gateway.tasks import follow_up, note_failure
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def inbound(phone: str, text: str, provider_id: str, to: str | None = None) -> M
 
 def set_opt_out(client: Client, opted_out: bool, actor: str, confirm: bool = True) -> bool:
     """Stop or restart a client's SMS; re-plan her reminders; confirm once by SMS. True if it changed."""
-    from gateway import reminders
+    from gateway import appointments
 
     if client.opted_out == opted_out:
         return False
@@ -92,7 +92,7 @@ def set_opt_out(client: Client, opted_out: bool, actor: str, confirm: bool = Tru
     client.opted_out_at = clock.utcnow() if opted_out else None
     audit.record(actor, "client.opted_out" if opted_out else "client.opted_in", "client", client.id,
                  {"opted_out": [not opted_out, opted_out]})
-    reminders.plan(client)
+    appointments.replan(client)
     if confirm:
         # The confirmation goes out even though she has just opted out: it is the one message she asked for.
         queue_message(client, render("sms.opt_out.confirm" if opted_out else "sms.opt_in.confirm", client.language))
@@ -100,7 +100,7 @@ def set_opt_out(client: Client, opted_out: bool, actor: str, confirm: bool = Tru
 
 
 def queue_message(client: Client, text: str) -> Message:
-    """Queue a one-off SMS to a client (not a reminder); the next pass or ``enqueue_pending`` sends it."""
+    """Queue a one-off SMS to a client (not a reminder); the next pass, or ``jobs.enqueue_pending`` after commit, sends it."""
     from flask import current_app
 
     message = Message(client_id=client.id, direction="out", phone=client.phone, text=text, status="queued",
@@ -109,17 +109,4 @@ def queue_message(client: Client, text: str) -> Message:
     return message
 
 
-def enqueue_pending() -> None:
-    """Enqueue send jobs for queued messages now, instead of waiting for the next pass (after commit)."""
-    from gateway.messages.dispatch import PassCounts, enqueue_sends, sending_blocked
-
-    now = clock.utcnow()
-    if sending_blocked(now) is None:
-        try:
-            enqueue_sends(now, PassCounts())
-        except Exception:  # Redis down: the periodic pass will enqueue them; the callback must still answer 200
-            db.session.rollback()
-            log.exception("could not enqueue pending messages now; the next pass will")
-
-
-__all__ = ["delivery_report", "inbound", "set_opt_out", "queue_message", "enqueue_pending", "follow_up"]
+__all__ = ["delivery_report", "inbound", "set_opt_out", "queue_message"]

@@ -38,7 +38,7 @@ import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
 from flask import current_app
 from sqlalchemy import any_, bindparam, func, or_, select, update
@@ -46,8 +46,8 @@ from sqlalchemy import any_, bindparam, func, or_, select, update
 from gateway.core import clock
 from gateway.adapters.bulk import among, insert_returning_ids, update_rows
 from gateway.adapters.database import db
-from gateway.core.models import Alert, Appointment, Client, Message, Reminder, Task, reminder_appointments
-from gateway.core.phones import masked
+from gateway.core.models import Alert, Appointment, Client, Message, Reminder, reminder_appointments
+from gateway.tasks import follow_up, note_failure
 from gateway.reminders import texts
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,6 @@ REENQUEUE_AFTER = dt.timedelta(seconds=90)
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=2)
-# Failures in a row before a person is asked to follow the client up.
-FAILURES_BEFORE_FOLLOW_UP = 3
 # Requests (of up to AT_MAX_RECIPIENTS) per send job: a job's fixed costs (RQ's own round trips, the
 # pause check, the claim, the stale check, its commits) are shared by this many requests. A job then
 # takes at most 5 x 12.1 s (the SDK's timeouts), within its 120 s (jobs.SEND_JOB). A worker killed
@@ -73,8 +71,40 @@ ENQUEUE_BATCH = 10_000
 _messages = Message.__table__
 _reminders = Reminder.__table__
 
-# enqueue(list of message-id lists, marked_at): puts send jobs in Redis (jobs.enqueue_sends).
-Enqueuer = Callable[[list[list[int]], dt.datetime], None]
+
+
+class SendQueue(Protocol):
+    """Where send jobs go. The domain does not know the queue: the caller hands one in
+    (``jobs.SEND_QUEUE``, RQ's ``sms`` queue, in the worker and the CLI)."""
+
+    def put(self, batches: list[list[int]], marked_at: dt.datetime) -> None:
+        """One send job per list of message ids, marked enqueued at ``marked_at``."""
+
+    def oldest_waiting(self) -> dt.datetime | None:
+        """When the messages of the oldest send job still waiting were marked enqueued (None: none waits)."""
+
+
+class _OneAtATime:
+    """A caller's function that takes one job's message ids (tests, ``send-due --wait``): nothing waits in it."""
+
+    def __init__(self, enqueue: Callable[[list[int]], object]):
+        self._enqueue = enqueue
+
+    def put(self, batches: list[list[int]], marked_at: dt.datetime) -> None:
+        for ids in batches:
+            self._enqueue(ids)
+
+    def oldest_waiting(self) -> None:
+        return None
+
+
+def _queue_of(enqueue: SendQueue | Callable[[list[int]], object]) -> SendQueue:
+    """A ``SendQueue`` as given, or a one-job-at-a-time function wrapped as one."""
+    if hasattr(enqueue, "put") and hasattr(enqueue, "oldest_waiting"):
+        return enqueue
+    if callable(enqueue):
+        return _OneAtATime(enqueue)
+    raise TypeError("dispatch needs a SendQueue (jobs.SEND_QUEUE) or a function taking one job's message ids")
 
 
 @dataclass
@@ -120,25 +150,11 @@ def sending_blocked(now: dt.datetime) -> str | None:
     return reason
 
 
-def _enqueuer(enqueue: Callable[[list[int]], object] | None) -> tuple[Enqueuer, bool]:
-    """How send jobs get queued: a caller's one-job-at-a-time function (tests, the CLI), or Redis.
-
-    The second value says whether jobs go to Redis, where the oldest waiting
-    job tells which messages may still be waiting (see ``enqueue_sends``).
-    """
-    if enqueue is not None:
-        def each(batches: list[list[int]], marked_at: dt.datetime) -> None:
-            for ids in batches:
-                enqueue(ids)
-        return each, False
-    from jobs import enqueue_sends as to_redis
-
-    return to_redis, True
-
-
-def send_due(now: dt.datetime | None = None, enqueue=None,
+def send_due(now: dt.datetime | None = None, enqueue: SendQueue | Callable[[list[int]], object] = None,
              progress: Callable[[], None] | None = None) -> PassCounts:
-    """One dispatch pass: claim due reminders, queue their messages, enqueue send jobs. Commits.
+    """One dispatch pass: claim due reminders, queue their messages, put send jobs on ``enqueue``. Commits.
+
+    ``enqueue`` is a ``SendQueue`` (``jobs.SEND_QUEUE``) or a function that takes one job's message ids.
 
     ``progress()`` is called after each committed batch (the worker renews its pass lock there).
     """
@@ -148,7 +164,7 @@ def send_due(now: dt.datetime | None = None, enqueue=None,
     if sending_blocked(now) is not None:
         counts.paused = True
         return counts
-    put, _ = _enqueuer(enqueue)
+    queue = _queue_of(enqueue)
     cap = current_app.config["SETTINGS"].at_max_recipients
     waiting: dict[str, list[tuple[int, str]]] = defaultdict(list)  # text -> (message id, phone), committed
     renders: dict[tuple, str] = {}
@@ -163,12 +179,12 @@ def send_due(now: dt.datetime | None = None, enqueue=None,
             waiting[text_].append((mid, phone))
         # Full requests go now, so workers send while the pass claims; a partial one waits for more.
         full = [ids for text_ in list(waiting) for ids in _take_full(waiting, text_, cap)]
-        _put(put, full, now, counts)
+        _put(queue, full, now, counts)
         if progress:
             progress()
     rest = _group_for_sending([(mid, t, phone) for t, items in waiting.items() for mid, phone in items], cap)
-    _put(put, rest, now, counts)
-    enqueue_sends(now, counts, enqueue, progress)
+    _put(queue, rest, now, counts)
+    enqueue_waiting(now, counts, queue, progress)
     return counts
 
 
@@ -184,12 +200,12 @@ def _take_full(waiting: dict[str, list[tuple[int, str]]], text_: str, cap: int) 
     return full
 
 
-def _put(put: Enqueuer, requests: list[list[int]], marked_at: dt.datetime, counts: PassCounts) -> None:
+def _put(queue: SendQueue, requests: list[list[int]], marked_at: dt.datetime, counts: PassCounts) -> None:
     """Enqueue the messages of these requests, ``REQUESTS_PER_JOB`` requests to a send job."""
     jobs = [[mid for ids in requests[start:start + REQUESTS_PER_JOB] for mid in ids]
             for start in range(0, len(requests), REQUESTS_PER_JOB)]
     if jobs:
-        put(jobs, marked_at)
+        queue.put(jobs, marked_at)
         counts.enqueued_jobs += len(jobs)
         counts.enqueued_messages += sum(len(ids) for ids in jobs)
 
@@ -299,8 +315,8 @@ def _queue_messages(batch: list[_Claimed], now: dt.datetime, counts: PassCounts,
     return [(mid, row["text"], row["phone"]) for mid, row in zip(made, rows)]
 
 
-def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
-                  progress: Callable[[], None] | None = None) -> None:
+def enqueue_waiting(now: dt.datetime, counts: PassCounts, enqueue: SendQueue | Callable[[list[int]], object],
+                    progress: Callable[[], None] | None = None) -> None:
     """Queue send jobs for messages whose time has come; commit the marks before enqueueing.
 
     A message is (re-)enqueued when it was never enqueued, or longer ago than
@@ -311,14 +327,11 @@ def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
     enqueued again as soon as ``REENQUEUE_AFTER`` has passed.
     """
     settings = current_app.config["SETTINGS"]
-    put, to_redis = _enqueuer(enqueue)
+    queue = _queue_of(enqueue)
     before = now - REENQUEUE_AFTER
-    if to_redis:
-        from jobs import oldest_waiting_send
-
-        oldest = oldest_waiting_send()
-        if oldest is not None:
-            before = min(before, oldest)
+    oldest = queue.oldest_waiting()
+    if oldest is not None:
+        before = min(before, oldest)
     last_id = 0
     while True:
         rows = db.session.execute(select(Message.id, Message.text, Message.phone).where(
@@ -333,7 +346,7 @@ def enqueue_sends(now: dt.datetime, counts: PassCounts, enqueue=None,
         db.session.execute(update(_messages).where(among(_messages.c.id, [r.id for r in rows]))
                            .values(enqueued_at=now))
         db.session.commit()  # enqueue only after the marks are committed
-        _put(put, requests, now, counts)
+        _put(queue, requests, now, counts)
         if progress:
             progress()
 
@@ -551,21 +564,3 @@ def _pause_sending(message: str) -> None:
     if sending_paused() is None:
         db.session.add(Alert(kind="sending_paused", message=message[:255]))
         log.error("sending paused: %s", message)
-
-
-def note_failure(client: Client, message: Message) -> None:
-    """Count a failed message; after FAILURES_BEFORE_FOLLOW_UP in a row a person follows her up."""
-    client.consecutive_failures = (client.consecutive_failures or 0) + 1
-    if client.consecutive_failures >= FAILURES_BEFORE_FOLLOW_UP:
-        follow_up(client, "undeliverable", {"reason": message.failure_reason, "failures_in_a_row":
-                                            client.consecutive_failures, "message_id": message.id})
-
-
-def follow_up(client: Client, kind: str, details: dict) -> None:
-    """Open a follow-up task for the client's Mentor Mother, unless one of that kind is open already."""
-    exists = db.session.scalar(select(Task.id).where(Task.client_id == client.id, Task.kind == kind,
-                                                    Task.status == "open"))
-    if exists is None:
-        db.session.add(Task(kind=kind, client_id=client.id, site_id=client.site_id, phone=client.phone,
-                            details=details, status="open"))
-        log.info("follow-up task %s for client %s (%s)", kind, client.id, masked(client.phone))

@@ -13,12 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
-from sqlalchemy import inspect, literal_column, or_, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import literal_column, select, update
 
 from gateway.core import clock
-from gateway.clients.enrolment import zone_of
-from gateway.adapters.database import db
+from gateway.clients.sites import zone_of
+from gateway.adapters.database import db, unread
 from gateway.core.models import Appointment, Client, Message, Reminder
 from gateway.schedules import reminder_rules
 
@@ -28,10 +27,7 @@ HORIZON_DAYS = 35
 # Written as a literal, not a bound parameter: only then can the database tell that a query on live
 # reminders meets the partial index's condition (uq_reminders_client_day_live: status != 'cancelled').
 CANCELLED = literal_column("'cancelled'")
-# What planning reads of a client's appointments: every row of her infants' schedules (done and
-# cancelled ones too, so a visit made is not planned again) and every row still due. Her done
-# refills, one a pick-up, are history: the console and the API read them with queries of their own.
-WORKING_APPOINTMENTS = or_(Appointment.kind != "art_refill", Appointment.status == "due")
+
 
 
 @dataclass(frozen=True)
@@ -95,8 +91,12 @@ def wanted_reminders(client: Client, appointments: Sequence[Appointment | Visit]
     return wanted
 
 
-def plan(client: Client, now: dt.datetime | None = None) -> None:
+def plan(client: Client, appointments: Sequence[Appointment], now: dt.datetime | None = None) -> None:
     """Reconcile the client's reminder rows with what the rules want now (caller commits).
+
+    ``appointments`` are her working appointments as the appointments package
+    reads them (``appointments.working_appointments``); ``appointments.replan``
+    is the call for a client whose dates did not change (her hour, her SMS).
 
     ``appointments.plan_ahead`` writes the rows of clients who have none yet
     in bulk: the same computation (``_reconcile``, through ``new_rows``).
@@ -106,9 +106,8 @@ def plan(client: Client, now: dt.datetime | None = None) -> None:
     cancelled before a send job claims it. Each change bumps the row's version.
     """
     now = now or clock.utcnow()
-    appointments = working_appointments(client)
     appointments_by_id = {a.id: a for a in appointments}
-    loaded = not _unread(client, "reminders")
+    loaded = not unread(client, "reminders")
     added, client.planned_through = _reconcile(client, appointments, now)
     for values, appointment_ids in added:
         row = Reminder(**values)
@@ -173,29 +172,6 @@ def _reconcile(client: Client, appointments: Sequence[Appointment | Visit],
     return added, today + dt.timedelta(days=HORIZON_DAYS)
 
 
-def _unread(client: Client, collection: str) -> bool:
-    """True if ``client`` is a stored client whose ``collection`` has not been read in this session."""
-    state = inspect(client, raiseerr=False)  # None for a bulk planner's stand-in (``new_rows``)
-    return state is not None and state.persistent and collection in state.unloaded
-
-
-def working_appointments(client: Client) -> list[Appointment]:
-    """Her appointments as planning reads them (``WORKING_APPOINTMENTS``), as her ``appointments`` collection.
-
-    A collection already read (a batch loaded with ``appointments.planning_options``,
-    or read earlier in the session) is used as it is. An unread one is
-    filled with her working rows only, one query, instead of every refill
-    she ever collected; rows planning adds are appended to it as usual. In
-    such a session the collection holds no done refills: only planning code
-    reads it (``schedule_json`` and the console query her history themselves).
-    """
-    if _unread(client, "appointments"):
-        set_committed_value(client, "appointments", db.session.scalars(
-            select(Appointment).where(Appointment.client_id == client.id, WORKING_APPOINTMENTS)
-            .order_by(Appointment.id)).all())
-    return client.appointments
-
-
 def _live_rows(client: Client, today: dt.date) -> Sequence[Reminder]:
     """Her reminder rows for ``today`` on that are not cancelled.
 
@@ -204,7 +180,7 @@ def _live_rows(client: Client, today: dt.date) -> Sequence[Reminder]:
     query on the partial index, so that planning one client does not read
     every reminder she was ever sent.
     """
-    if not _unread(client, "reminders"):
+    if not unread(client, "reminders"):
         return [r for r in client.reminders if r.send_date >= today and r.status != "cancelled"]
     return db.session.scalars(
         select(Reminder).where(Reminder.client_id == client.id, Reminder.status != CANCELLED,

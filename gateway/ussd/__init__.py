@@ -84,9 +84,25 @@ class BadRequest(ValueError):
 
 
 def init_app(app: Flask) -> None:
-    """Read and check every menu at every screen limit in use, so a broken menu stops the start, not a session."""
+    """Read and check every menu at every screen limit in use, and that every effect a menu's end screen
+    asks for has a handler: a broken menu stops the start (``menus.MenuError``), not a caller's session."""
     with app.app_context():
-        app.extensions["ussd_menus"] = menus.load_all(screen_limits())
+        loaded = menus.load_all(screen_limits())
+    check_handlers(loaded, services.HANDLERS)
+    app.extensions["ussd_menus"] = loaded
+
+
+def check_handlers(loaded: Mapping[str, menus.Menu], handlers: Mapping[tuple[str, str], object]) -> None:
+    """Every (menu, action) an end screen names has a handler, and every handler an action a menu may name."""
+    wanted = {(name, screen.effect["action"]) for name, menu in loaded.items()
+              for screen in menu.screens.values() if screen.effect}
+    problems = [f"menus/{name}.yaml: the action {action!r} has no handler in gateway/ussd/effects.py (HANDLERS)"
+                for name, action in sorted(wanted - set(handlers))]
+    problems += [f"gateway/ussd/effects.py: HANDLERS names the action {action!r} for the {name!r} menu, "
+                 f"which is not an action menus know (menus.ACTIONS)"
+                 for name, action in sorted(handlers) if action not in menus.ACTIONS]
+    if problems:
+        raise menus.MenuError(problems)
 
 
 def screen_limits() -> tuple[int, ...]:
@@ -100,10 +116,7 @@ def max_chars_for(network: str | None) -> int:
 
 
 def _menus() -> Mapping[str, menus.Menu]:
-    loaded = current_app.extensions.get("ussd_menus")
-    if loaded is None:  # init_app not called: check them now, once per process
-        loaded = current_app.extensions["ussd_menus"] = menus.load_all(screen_limits())
-    return loaded
+    return current_app.extensions["ussd_menus"]  # read and checked once, by init_app
 
 
 def handle(request: UssdRequest) -> Screen:

@@ -28,7 +28,7 @@ import menus
 
 from gateway.core import audit, clock
 from gateway import users
-from gateway.clients.enrolment import local_today
+from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
 from gateway.i18n import language as supported_language

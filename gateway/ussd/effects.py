@@ -25,9 +25,9 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway import appointments, messages as messaging, reminders, users
+from gateway import appointments, messages as messaging, users
 from gateway.core import audit, clock
-from gateway.clients import enrolment
+from gateway.clients import enrolment, sites
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import Conflict, GatewayError
 from gateway.adapters.database import db
@@ -146,7 +146,7 @@ def set_reminder_time(effect, caller) -> tuple[str, int]:
     client = _client(caller)
     hour = SLOT_HOURS[effect["slot"]]
     if enrolment.update(client, {"reminder_hour": hour}, caller.actor):
-        reminders.plan(client)
+        appointments.replan(client)
     return "client", client.id
 
 
@@ -237,7 +237,7 @@ def enrol_client(effect, caller) -> tuple[str, int]:
     elif programme == "mother":
         body["infants"] = [{"date_of_birth": day.isoformat(), "hiv_exposed": True}]
     elif programme == "art":
-        last, days = _art_dates(day, enrolment.local_today(country))
+        last, days = _art_dates(day, sites.local_today(country))
         body["art"] = {"last_dispensed": last.isoformat(), "days_supply": days}
     else:
         raise ValueError("unknown programme")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from gateway import appointments, users
 from gateway.clients import enrolment
+from gateway.clients.sites import local_today
 from gateway.adapters.database import db
 from gateway.core.models import Site
 
@@ -113,7 +114,7 @@ def enrol(app):
     def make(site: Site | None, phone: str, name: str | None = None, *, art_days_ago: int | None = None,
              days_supply: int = 30, infant_days_old: int | None = None, country: str | None = None):
         country = country or (site.country if site else "ZA")
-        today = enrolment.local_today(country)
+        today = local_today(country)
         body = {"phone": phone, "country": country, "name": name}
         if site is not None:
             body["site_id"] = site.id

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from gateway.clients.enrolment import local_today
+from gateway.clients.sites import local_today
 from gateway.adapters.database import db
 from gateway.i18n.disclosure import disclosing_words
 from gateway.core.models import Appointment, AuditEntry, Client, DoseGiven, Infant, Message

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 import jobs
 from gateway.core import clock
-from gateway.clients.enrolment import local_today
+from gateway.clients.sites import local_today
 from gateway.adapters.database import db
 from gateway.core.models import Alert, AuditEntry, Message, Reminder
 

@@ -7,7 +7,7 @@ import io
 
 from sqlalchemy import func, select
 
-from gateway.clients.enrolment import local_today
+from gateway.clients.sites import local_today
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, AuditEntry, Client, Infant, Task
 

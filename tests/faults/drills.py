@@ -44,6 +44,7 @@ from typing import Any, Callable, NamedTuple
 from sqlalchemy import func, insert, select
 
 from gateway.core import clock
+from jobs import SEND_QUEUE
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, Client, Message, Reminder, reminder_appointments
 
@@ -457,7 +458,7 @@ def later_pass_to_redis(rig: Rig, at: dt.datetime):
     from gateway.messages import dispatch
 
     with rig.app.app_context(), clock.frozen(at):
-        return dispatch.send_due(at)
+        return dispatch.send_due(at, enqueue=SEND_QUEUE)
 
 
 def wait_for_requests(rig: Rig, target: int, timeout: float, stall: float | None = None) -> bool:

@@ -16,6 +16,7 @@ import redis
 from sqlalchemy import select
 
 from gateway.core import clock
+from jobs import SEND_QUEUE
 from gateway.adapters.database import db
 from gateway.core.models import Message, Reminder
 from gateway.messages import dispatch
@@ -57,7 +58,7 @@ def test_worker_killed_mid_batch_and_redis_emptied(gateway, at, settings):
     at.configure(latency=0.3)
     with gateway.app_context(), clock.frozen(NOW):
         gateway.config["SETTINGS"] = gateway.config["SETTINGS"].replace(at_max_recipients=CAP)
-        counts = dispatch.send_due(NOW)  # real RQ jobs in Redis
+        counts = dispatch.send_due(NOW, enqueue=SEND_QUEUE)  # real RQ jobs in Redis
     requests = CLIENTS // CAP
     assert counts.enqueued_messages == CLIENTS
     assert counts.enqueued_jobs == -(-requests // dispatch.REQUESTS_PER_JOB)  # the requests, a few to a job

@@ -10,6 +10,7 @@ from gateway.clients import enrolment
 from gateway.adapters.database import db
 from gateway.core.models import Alert, Client, Message, Reminder, Task
 from gateway.messages import dispatch
+from gateway import tasks
 
 # 07:05 UTC = 09:05 in Johannesburg: the default 09:00 reminders of the day are due.
 NOW = dt.datetime(2026, 3, 2, 7, 5)
@@ -218,7 +219,7 @@ def test_delivery_reports_are_idempotent_and_order_safe(gateway, at):
 def test_failed_delivery_counts_towards_a_follow_up(gateway, at):
     message = _sent_message(gateway, at)
     client = db.session.get(Client, message.client_id)
-    client.consecutive_failures = dispatch.FAILURES_BEFORE_FOLLOW_UP - 1
+    client.consecutive_failures = tasks.FAILURES_BEFORE_FOLLOW_UP - 1
     db.session.commit()
     report(gateway, id=message.provider_id, status="Failed", failureReason="UserIsInactive")
     db.session.rollback()

@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from gateway import create_app
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Task, UssdSession
+from gateway import ussd
 from gateway.ussd import sessions
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, AtSession, count, fresh,
@@ -287,10 +288,10 @@ def test_a_urlencoded_callback_reads_as_werkzeug_would_and_a_flood_of_fields_is_
 def default_limit_140(app):
     """``USSD_MAX_CHARS=140`` (the lowest the shipped menus fit), the menus checked again at it."""
     app.config["SETTINGS"] = app.config["SETTINGS"].replace(ussd_max_chars=140)
-    app.extensions.pop("ussd_menus", None)
+    ussd.init_app(app)  # the menus checked again at the new limit, as a start-up would
     yield
     app.config["SETTINGS"] = app.config["SETTINGS"].replace(ussd_max_chars=160)
-    app.extensions.pop("ussd_menus", None)
+    ussd.init_app(app)  # the menus checked again at the new limit, as a start-up would
 
 
 @pytest.mark.parametrize("network,limit,pages", [("63902", 160, 2), ("63903", 184, 2), ("99999", 140, 3),

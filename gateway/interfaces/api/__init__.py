@@ -105,3 +105,7 @@ def openapi_document() -> dict:
 
 
 from gateway.interfaces.api import clients  # noqa: E402,F401  (routes register on bp)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

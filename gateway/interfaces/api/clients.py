@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
-from gateway import appointments, reminders
+from gateway import appointments
 from gateway.core import fields
 from gateway.clients import enrolment, importer
 from gateway.core.errors import GatewayError, NotFound, ValidationError
@@ -69,7 +69,7 @@ def patch_client(client_id: int):
     if "site_id" in changes:
         changes["site_id"] = _site_for_new_client(changes["site_id"])
     if enrolment.update(client, changes, g.actor):
-        reminders.plan(client)  # opt-out, reminder hour or site (time zone) may have moved them
+        appointments.replan(client)  # opt-out, reminder hour or site (time zone) may have moved them
     db.session.commit()
     return jsonify(enrolment.to_json(client))
 
@@ -129,9 +129,9 @@ def _plan_soon() -> None:
     """Ask a worker to compute the new clients' schedules now; else the periodic job does within minutes."""
     import logging
 
-    from jobs import queue
+    from jobs import enqueue_plan_ahead
 
     try:
-        queue("default").enqueue("jobs.plan_ahead", job_timeout=3600)
+        enqueue_plan_ahead()
     except Exception:  # Redis unreachable: the periodic plan-ahead job catches up
         logging.getLogger(__name__).warning("could not enqueue plan_ahead after an import", exc_info=True)

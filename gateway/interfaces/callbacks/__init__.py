@@ -92,3 +92,7 @@ def _urlencoded() -> dict[str, str]:
 
 from gateway.interfaces.callbacks import sms  # noqa: E402,F401  (routes register on bp)
 from gateway.interfaces.callbacks import ussd  # noqa: E402,F401  (routes register on bp)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

@@ -5,6 +5,7 @@ from flask import current_app
 
 from gateway import messages as messaging
 from gateway.adapters.database import db
+from jobs import enqueue_pending
 from gateway.core.phones import PhoneError, normalise
 from gateway.interfaces.callbacks import BadCallback, bp, form
 
@@ -32,5 +33,5 @@ def inbound_sms():
         raise BadCallback(f"from: {exc}") from None
     messaging.inbound(phone, fields.get("text", ""), fields["id"].strip(), to=fields.get("to"))
     db.session.commit()
-    messaging.enqueue_pending()
+    enqueue_pending()
     return "ok\n", 200, {"Content-Type": "text/plain"}

@@ -16,7 +16,7 @@ from werkzeug.security import generate_password_hash
 
 from gateway.core import audit, clock, fields
 from gateway import users
-from gateway.clients.enrolment import local_today
+from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db

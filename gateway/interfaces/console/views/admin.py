@@ -12,7 +12,7 @@ from gateway import users
 from gateway.core.countries import COUNTRIES
 from gateway.core.errors import GatewayError
 from gateway.adapters.database import db
-from gateway.messages import enqueue_pending
+from jobs import enqueue_pending
 from gateway.core.models import ROLES, Alert, AuditEntry, Client, Site, User
 from gateway.adapters.redis_store import get_redis
 from gateway.schedules import all_schedules, reminder_rules

@@ -7,14 +7,15 @@ import re
 from flask import current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 
-from gateway import appointments, reminders
+from gateway import appointments
 from gateway.core import clock
 from gateway.appointments import EVENT_TYPES
-from gateway.clients import enrolment
+from gateway.clients import enrolment, sites
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
-from gateway.messages import enqueue_pending, set_opt_out
+from gateway.messages import set_opt_out
+from jobs import enqueue_pending
 from gateway.core.models import AuditEntry, Client, Message
 from gateway.core.phones import PhoneError, normalise
 from gateway.schedules import schedule_for
@@ -114,8 +115,8 @@ def _timeline(client: Client, schedule: dict, messages: list[Message], today: dt
 
 def _render_client(client: Client, forms: dict | None = None, status: int = 200):
     forms = forms or {}
-    zone = enrolment.zone_of(client)
-    today = enrolment.local_today(client.country)
+    zone = sites.zone_of(client)
+    today = sites.local_today(client.country)
     schedule = appointments.schedule_json(client)
     messages = db.session.scalars(select(Message).where(Message.client_id == client.id)
                                   .order_by(Message.created_at.desc(), Message.id.desc())
@@ -209,7 +210,7 @@ def client_details(client_id: int):
     if changed:
         if client.phone != old_phone:
             actions.clear_phone_flag(client, actor())
-        reminders.plan(client)  # her hour (or, for a new number, the flag) may move her reminders
+        appointments.replan(client)  # her hour (or, for a new number, the flag) may move her reminders
     db.session.commit()
     flash("Details saved." if changed else "Nothing changed.", "ok" if changed else "info")
     return redirect(url_for("console.client_page", client_id=client.id))

@@ -12,7 +12,7 @@ from gateway.core import clock
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError, date as read_date
-from gateway.messages import enqueue_pending
+from jobs import enqueue_pending
 from gateway.core.models import MESSAGE_STATUSES, Client, Message
 from gateway.interfaces.console import actions, bp, charts, scope
 from gateway.interfaces.console.auth import actor

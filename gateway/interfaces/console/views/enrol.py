@@ -199,10 +199,10 @@ def _plan(imported: int) -> None:
     if imported <= PLAN_INLINE_LIMIT:
         appointments.plan_ahead()
         return
-    from jobs import queue
+    from jobs import enqueue_plan_ahead
 
     try:
-        queue("default").enqueue("jobs.plan_ahead", job_timeout=3600)
+        enqueue_plan_ahead()
     except Exception:  # Redis unreachable: the periodic plan-ahead job catches up within minutes
         log.warning("could not enqueue plan_ahead after a console import", exc_info=True)
 
