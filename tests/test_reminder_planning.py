@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import inspect, select, update
 
 from gateway import appointments, reminders
+from gateway.appointments.events import ArtDispensed
 from gateway.core import clock
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, Client, Reminder
@@ -103,7 +104,7 @@ def test_planning_one_client_reads_her_live_reminders_not_her_history(client, ad
     later = dt.datetime(2026, 3, 5, 5, 0)
     with clock.frozen(later):
         mother = db.session.get(Client, cid)
-        appointments.record_event(mother, {"type": "art_dispensed", "date": "2026-03-05", "days_supply": 90}, "test")
+        appointments.record_event(mother, ArtDispensed(dt.date(2026, 3, 5), 90), "test")
         read = sorted(obj.send_date for obj in db.session.identity_map.values() if isinstance(obj, Reminder))
         assert "reminders" in inspect(mother).unloaded
         db.session.commit()
@@ -122,7 +123,7 @@ def test_planning_one_client_reads_her_working_appointments_not_her_done_refills
         db.session.remove()  # each pick-up in a request of its own
         with clock.frozen(dt.datetime.combine(day, dt.time(7, 0))):
             mother = db.session.get(Client, cid)
-            appointments.record_event(mother, {"type": "art_dispensed", "date": day.isoformat(), "days_supply": 30},
+            appointments.record_event(mother, ArtDispensed(day, 30),
                                       "test")
             read = [(a.kind, a.status) for a in db.session.identity_map.values() if isinstance(a, Appointment)]
             db.session.commit()

@@ -7,6 +7,7 @@ a dose, the end of breastfeeding) changes the client's dates and calls it.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from gateway.core import audit, clock, fields
 from gateway import reminders
 from gateway.adapters.bulk import bulk_insert
+from gateway.appointments import events
 from gateway.appointments.working import WORKING_APPOINTMENTS, working_appointments
 from gateway.clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS
 from gateway.clients.sites import local_today, zone_of
@@ -285,78 +287,60 @@ def _refresh_new(client_ids: list[int], now: dt.datetime, cutoff: dt.date) -> No
 
 # --- events -------------------------------------------------------------------------------------
 
-EVENT_TYPES = ("art_dispensed", "infant_born", "dose_given", "breastfeeding_ended")
+
+def record_event(client: Client, event: events.Event, actor: str) -> dict[str, Any]:
+    """Apply one care event (a typed value the edge has read) to her dates, audited, then refresh.
+
+    Checks what only the domain can know (``event_problems``) and raises
+    ValidationError naming the fields; nothing is changed then. The caller commits.
+    """
+    _raise(event_problems(client, event.type, dataclasses.asdict(event)))
+    result: dict[str, Any] = {"type": event.type}
+    if isinstance(event, events.ArtDispensed):
+        dispensed(client, event.date, event.days_supply, actor)
+    elif isinstance(event, events.InfantBorn):
+        result["infant_id"] = register_infant(client, event.date_of_birth, event.hiv_exposed, event.name, actor).id
+    else:
+        infant = db.session.get(Infant, event.infant_id)
+        if isinstance(event, events.DoseGiven):
+            dose_given(infant, event.dose, event.date, actor)
+        else:
+            breastfeeding_ended(infant, event.date, actor)
+        result["infant_id"] = infant.id
+    refresh(client)
+    return result
 
 
-def record_event(client: Client, body: Any, actor: str) -> dict[str, Any]:
-    """Apply one event to the client's dates, audited, then refresh. Raises ValidationError naming fields."""
-    if not isinstance(body, Mapping):
-        raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
-    kind = body.get("type")
-    if kind not in EVENT_TYPES:
-        raise ValidationError("unknown event type", {"type": f"must be one of {', '.join(EVENT_TYPES)}"})
+def event_problems(client: Client, kind: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """What is wrong with an event's values for this client (her today, her last pick-up, her infants, her
+    country's schedule), by field. Values that are missing (the edge refused them) are not looked at, so
+    the edge can show these beside its own reasons: every problem at once."""
     today = local_today(client.country)
     errors: dict[str, str] = {}
-
-    def read(name, reader, *args, **kwargs):
-        try:
-            return reader(body.get(name), *args, **kwargs)
-        except FieldError as exc:
-            errors[name] = str(exc)
-            return None
-
-    allowed = {"type"} | {
-        "art_dispensed": {"date", "days_supply"},
-        "infant_born": {"date_of_birth", "hiv_exposed", "name"},
-        "dose_given": {"infant_id", "dose", "date"},
-        "breastfeeding_ended": {"infant_id", "date"},
-    }[kind]
-    for key in set(body) - allowed:
-        errors[str(key)[:40]] = "unknown field for this event"
-
-    result: dict[str, Any] = {"type": kind}
+    date = values.get("date")
     if kind == "art_dispensed":
-        date = read("date", fields.date, required=True)
-        days = read("days_supply", fields.integer, *ART_DAYS_SUPPLY, required=True)
         if date and date > today:
             errors["date"] = "must not be in the future"
         elif date and client.art_last_dispensed and date < client.art_last_dispensed:
             errors["date"] = f"is before the last recorded dispensing ({client.art_last_dispensed.isoformat()})"
-        _raise(errors)
-        dispensed(client, date, days, actor)
     elif kind == "infant_born":
-        dob = read("date_of_birth", fields.date, required=True)
-        exposed = read("hiv_exposed", fields.boolean, default=True)
-        name = read("name", fields.text, 120)
+        dob = values.get("date_of_birth")
         if dob and dob > today:
             errors["date_of_birth"] = "must not be in the future"
         elif dob and (today - dob).days > MAX_INFANT_AGE_DAYS:
             errors["date_of_birth"] = "is more than 5 years ago"
-        _raise(errors)
-        infant = register_infant(client, dob, exposed, name, actor)
-        result["infant_id"] = infant.id
     else:
-        infant = _infant_of(client, body.get("infant_id"), errors)
-        date = read("date", fields.date, required=True)
+        infant = _infant_of(client, values["infant_id"], errors) if values.get("infant_id") is not None else None
         if date and date > today:
             errors["date"] = "must not be in the future"
         elif date and infant and date < infant.date_of_birth:
             errors["date"] = "is before the infant's date of birth"
-        if kind == "dose_given":
-            dose = read("dose", fields.text, 60, required=True)
-            if dose and infant:
-                names = {d.name for d in schedule_for(client.country).doses
-                         if infant.hiv_exposed or not d.hiv_exposed_only}
-                if dose not in names:
-                    errors["dose"] = f"{dose!r} is not in this child's schedule ({', '.join(sorted(names))})"
-            _raise(errors)
-            dose_given(infant, dose, date, actor)
-        else:
-            _raise(errors)
-            breastfeeding_ended(infant, date, actor)
-        result["infant_id"] = infant.id
-    refresh(client)
-    return result
+        dose = values.get("dose")
+        if kind == "dose_given" and dose and infant:
+            names = {d.name for d in schedule_for(client.country).doses if infant.hiv_exposed or not d.hiv_exposed_only}
+            if dose not in names:
+                errors["dose"] = f"{dose!r} is not in this child's schedule ({', '.join(sorted(names))})"
+    return errors
 
 
 def _raise(errors: dict[str, str]) -> None:
@@ -364,11 +348,8 @@ def _raise(errors: dict[str, str]) -> None:
         raise ValidationError("some fields are not valid", errors)
 
 
-def _infant_of(client: Client, raw: Any, errors: dict[str, str]) -> Infant | None:
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        errors["infant_id"] = "is required (a whole number)"
-        return None
-    infant = db.session.get(Infant, raw) if 0 < raw <= fields.MAX_ID else None
+def _infant_of(client: Client, infant_id: int, errors: dict[str, str]) -> Infant | None:
+    infant = db.session.get(Infant, infant_id) if 0 < infant_id <= fields.MAX_ID else None
     if infant is None or infant.client_id != client.id:
         errors["infant_id"] = "no such infant for this client"
         return None

@@ -80,3 +80,10 @@ def boolean(value: Any, default: bool | None = None) -> bool | None:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise FieldError("must be true or false")
+
+
+def identifier(value: Any) -> int:
+    """A row's id as JSON gives it: a whole number, not text or a boolean (whether the row exists is the caller's)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError("is required (a whole number)")
+    return value

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway import appointments, messages as messaging, users
+from gateway.appointments import events
 from gateway.core import audit, clock
 from gateway.clients import enrolment, sites
 from gateway.core.countries import LANGUAGES
@@ -117,8 +118,7 @@ def record_pickup(effect, caller) -> tuple[str, int]:
     today = caller.today()
     days = DAYS_PER_MONTH * months
     if (client.art_last_dispensed, client.art_days_supply) != (today, days):
-        appointments.record_event(client, {"type": "art_dispensed", "date": today.isoformat(), "days_supply": days},
-                                  caller.actor)
+        appointments.record_event(client, events.ArtDispensed(date=today, days_supply=days), caller.actor)
     return "client", client.id
 
 
@@ -127,8 +127,7 @@ def register_baby(effect, caller) -> tuple[str, int]:
     client = _client(caller)
     dob = dt.date.fromisoformat(effect["date_of_birth"])
     # Not deduplicated by date of birth: twins are registered one after the other. The ledger guards replays.
-    appointments.record_event(client, {"type": "infant_born", "date_of_birth": dob.isoformat(), "hiv_exposed": True},
-                              caller.actor)
+    appointments.record_event(client, events.InfantBorn(date_of_birth=dob, hiv_exposed=True), caller.actor)
     return "client", client.id
 
 

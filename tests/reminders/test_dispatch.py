@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway import appointments
+from gateway.appointments.events import ArtDispensed
 from gateway.core import clock
 from gateway.clients import enrolment
 from gateway.adapters.database import db
@@ -94,7 +95,7 @@ def test_a_pickup_recorded_after_queueing_cancels_the_stale_message(gateway, at)
         assert dispatch.send_due(NOW, enqueue=jobs.append).queued == 1
     with clock.frozen(NOW + dt.timedelta(minutes=1)):
         client = db.session.get(Client, client.id)
-        appointments.record_event(client, {"type": "art_dispensed", "date": "2026-03-02", "days_supply": 30}, "test")
+        appointments.record_event(client, ArtDispensed(dt.date(2026, 3, 2), 30), "test")
         db.session.commit()
     with gateway.app_context(), clock.frozen(NOW + dt.timedelta(minutes=2)):
         result = dispatch.send_messages(jobs[0])

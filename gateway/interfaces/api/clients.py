@@ -1,10 +1,13 @@
 """``/api/v1/clients``: enrol, read, change and bulk-import clients."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
 from gateway import appointments
+from gateway.interfaces import events
 from gateway.core import fields
 from gateway.clients import enrolment, importer
 from gateway.core.errors import GatewayError, NotFound, ValidationError
@@ -77,7 +80,7 @@ def patch_client(client_id: int):
 @bp.post("/clients/<int:client_id>/events")
 def client_event(client_id: int):
     client = visible_client(client_id)
-    result = appointments.record_event(client, json_body(), g.actor)
+    result = appointments.record_event(client, events.parse(json_body(), partial(appointments.event_problems, client)), g.actor)
     db.session.commit()
     return jsonify({**result, **appointments.schedule_json(client)}), 201
 

@@ -1,6 +1,8 @@
 """Clients: search by phone or name, the client page with her timeline, and what a coordinator records there."""
 from __future__ import annotations
 
+from functools import partial
+
 import datetime as dt
 import re
 
@@ -9,7 +11,8 @@ from sqlalchemy import func, or_, select
 
 from gateway import appointments
 from gateway.core import clock
-from gateway.appointments import EVENT_TYPES
+from gateway.appointments.events import EVENT_TYPES
+from gateway.interfaces import events
 from gateway.clients import enrolment, sites
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import GatewayError, ValidationError
@@ -164,7 +167,7 @@ def _failed(client: Client, form: str, exc: GatewayError, values: dict):
 
 @bp.post("/clients/<int:client_id>/events")
 def client_event(client_id: int):
-    """Record a pick-up, a dose, a birth or the end of breastfeeding (``appointments.record_event``)."""
+    """Record a pick-up, a dose, a birth or the end of breastfeeding: the form read as an event, then applied."""
     client = scope.client_or_404(client_id)
     kind = request.form.get("type", "")
     if kind not in EVENT_TYPES:
@@ -175,7 +178,7 @@ def client_event(client_id: int):
     if "infant_id" in body and body["infant_id"].isdigit():
         body["infant_id"] = int(body["infant_id"])
     try:
-        appointments.record_event(client, body, actor())
+        appointments.record_event(client, events.parse(body, partial(appointments.event_problems, client)), actor())
     except ValidationError as exc:
         return _failed(client, kind, exc, values)
     db.session.commit()

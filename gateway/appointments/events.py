@@ -1,0 +1,55 @@
+"""Care events as typed values: what happened to a client or her infant, already read and checked for shape.
+
+The web skin reads a request (JSON, a form, a USSD answer) into one of these
+(``gateway.interfaces.events.parse``); ``appointments.record_event`` applies
+it and checks what only the domain knows (her today, her infants, her
+country's schedule). Field names are the contract's (docs/api.md).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import ClassVar, Union
+
+
+@dataclass(frozen=True)
+class ArtDispensed:
+    """A pick-up of ART: ``days_supply`` days of medicine given on ``date``."""
+
+    type: ClassVar[str] = "art_dispensed"
+    date: dt.date
+    days_supply: int
+
+
+@dataclass(frozen=True)
+class InfantBorn:
+    """A baby born to the client (``hiv_exposed``: her HIV tests are reminded)."""
+
+    type: ClassVar[str] = "infant_born"
+    date_of_birth: dt.date
+    hiv_exposed: bool = True
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class DoseGiven:
+    """A dose or test of the infant's schedule, given on ``date`` (a name from the country's schedule)."""
+
+    type: ClassVar[str] = "dose_given"
+    infant_id: int
+    dose: str
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class BreastfeedingEnded:
+    """The infant stopped breastfeeding on ``date`` (it moves the final HIV test)."""
+
+    type: ClassVar[str] = "breastfeeding_ended"
+    infant_id: int
+    date: dt.date
+
+
+Event = Union[ArtDispensed, InfantBorn, DoseGiven, BreastfeedingEnded]
+EVENTS: dict[str, type] = {e.type: e for e in (ArtDispensed, InfantBorn, DoseGiven, BreastfeedingEnded)}
+EVENT_TYPES = tuple(EVENTS)

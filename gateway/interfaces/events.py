@@ -1,0 +1,53 @@
+"""Reading a care event at the edge: a JSON object (the API) or a form's values (the console) into a typed
+event (``gateway.appointments.events``), or a ValidationError naming every field that is wrong."""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from gateway.appointments import events
+from gateway.clients.enrolment import ART_DAYS_SUPPLY
+from gateway.core import fields
+from gateway.core.errors import ValidationError
+from gateway.core.fields import FieldError
+
+# Each event's fields: name -> (reader, its arguments, keyword arguments).
+_FIELDS: dict[str, dict[str, tuple]] = {
+    "art_dispensed": {"date": (fields.date, (), {"required": True}),
+                      "days_supply": (fields.integer, ART_DAYS_SUPPLY, {"required": True})},
+    "infant_born": {"date_of_birth": (fields.date, (), {"required": True}),
+                    "hiv_exposed": (fields.boolean, (), {"default": True}),
+                    "name": (fields.text, (120,), {})},
+    "dose_given": {"infant_id": (fields.identifier, (), {}),
+                   "dose": (fields.text, (60,), {"required": True}),
+                   "date": (fields.date, (), {"required": True})},
+    "breastfeeding_ended": {"infant_id": (fields.identifier, (), {}),
+                            "date": (fields.date, (), {"required": True})},
+}
+assert set(_FIELDS) == set(events.EVENTS), "every event has its fields here"
+
+
+def parse(body: Any, problems: Callable[[str, Mapping[str, Any]], dict[str, str]] | None = None) -> events.Event:
+    """The event a JSON object describes (``{"type": ..., fields...}``); ValidationError names what is wrong.
+
+    ``problems(type, values)`` (``appointments.event_problems`` for the client)
+    adds the domain's reasons for the fields that were read, so a refusal
+    names every problem at once.
+    """
+    if not isinstance(body, Mapping):
+        raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
+    kind = body.get("type")
+    if kind not in events.EVENTS:
+        raise ValidationError("unknown event type", {"type": f"must be one of {', '.join(events.EVENT_TYPES)}"})
+    wanted = _FIELDS[kind]
+    errors = {str(key)[:40]: "unknown field for this event" for key in set(body) - set(wanted) - {"type"}}
+    values = {}
+    for name, (reader, args, kwargs) in wanted.items():
+        try:
+            values[name] = reader(body.get(name), *args, **kwargs)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if errors:
+        if problems is not None:
+            errors = {**problems(kind, {k: v for k, v in values.items() if k not in errors}), **errors}
+        raise ValidationError("some fields are not valid", errors)
+    return events.EVENTS[kind](**{k: v for k, v in values.items() if v is not None or k == "name"})
