@@ -27,7 +27,7 @@ from werkzeug.security import check_password_hash
 import menus
 
 from gateway.core import audit, clock
-from gateway import users
+from gateway import access, users
 from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
@@ -395,12 +395,6 @@ def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date, str]]:
     return lines
 
 
-def _may_see(user: User, client: Client) -> bool:
-    if user.role == "admin":
-        return True
-    return client.site_id is not None and client.site_id in {s.id for s in user.sites}
-
-
 def lookup_client(user: User, phone: str, today: dt.date) -> list[tuple[dt.date, str]] | None:
     """A client's open visits for a coordinator: (date, the schedule's names that day); None if not hers to see.
 
@@ -408,7 +402,7 @@ def lookup_client(user: User, phone: str, today: dt.date) -> list[tuple[dt.date,
     (``ART refill``, ``PCR 10 weeks``, ``OPV1``).
     """
     client = db.session.scalar(select(Client).where(Client.phone == phone))
-    if client is None or not _may_see(user, client):
+    if client is None or not access.may_see(user, client):
         return None
     by_date: dict[dt.date, list[str]] = {}
     for appointment in _open_appointments(client.id, today):

@@ -6,7 +6,7 @@ from functools import partial
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
-from gateway import appointments
+from gateway import access, appointments
 from gateway.interfaces import events
 from gateway.core import fields
 from gateway.clients import enrolment, importer
@@ -26,9 +26,7 @@ def visible_client(client_id: int) -> Client:
 
 
 def _may_see(client: Client) -> bool:
-    if g.user.role == "admin":
-        return True
-    return client.site_id is not None and client.site_id in {s.id for s in g.user.sites}
+    return access.may_see(g.user, client)
 
 
 def _site_for_new_client(requested: int | None) -> int | None:

@@ -18,6 +18,7 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from gateway import access
 from gateway.core import audit
 from gateway import users
 from gateway.adapters.database import db
@@ -51,7 +52,7 @@ class Account(UserMixin):
 
     @property
     def site_ids(self) -> frozenset[int]:
-        return frozenset(site.id for site in self.user.sites)
+        return access.site_ids_of(self.user)
 
     @property
     def actor(self) -> str:

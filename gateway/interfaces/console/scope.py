@@ -10,19 +10,17 @@ from __future__ import annotations
 import phonenumbers
 from flask import abort, current_app
 from flask_login import current_user
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 
+from gateway import access
 from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
 from gateway.core.models import Client, Message, Site, Task
 
 
 def client_filter() -> ColumnElement[bool]:
-    """The condition on ``Client`` rows the current user may see (admin: all; coordinator: her sites')."""
-    if current_user.is_admin:
-        return true()
-    ids = current_user.site_ids
-    return Client.site_id.in_(ids) if ids else false()
+    """The condition on ``Client`` rows the current user may see: the one rule, ``access.client_condition``."""
+    return access.client_condition(current_user.user)
 
 
 def visible_clients() -> Select:
