@@ -32,7 +32,7 @@ from menus.engine import (
     start,
     step,
 )
-from menus.pin import LOCK_MINUTES, MAX_FAILURES, PinAttempt, check_pin_attempt, is_locked
+from menus.pin import LOCK_MINUTES, MAX_FAILURES, PinAttempt, PinLedger, check_pin_attempt, is_locked
 
 MENU_DIR = Path(__file__).resolve().parent
 MENU_NAMES = ("client", "coordinator", "unknown")
@@ -73,5 +73,6 @@ def screen_limit(network_code: str | None, default: int = DEFAULT_MAX_CHARS,
 __all__ = [
     "ACTIONS", "DEFAULT_MAX_CHARS", "PREFIX_CHARS", "SCREEN_TYPES", "VALIDATORS", "Context", "Menu", "MenuError",
     "Reply", "check", "load_menu", "outcome_reply", "parse_menu", "start", "step", "load_all", "get",
-    "screen_limit", "MENU_NAMES", "LOCK_MINUTES", "MAX_FAILURES", "PinAttempt", "check_pin_attempt", "is_locked",
+    "screen_limit", "MENU_NAMES", "LOCK_MINUTES", "MAX_FAILURES", "PinAttempt", "PinLedger", "check_pin_attempt",
+    "is_locked",
 ]

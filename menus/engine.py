@@ -106,9 +106,11 @@ class Reply:
 class Context:
     """Everything a screen may need from outside, supplied read-only by the caller for one step.
 
-    ``verify_pin(pin)`` checks a 4-digit PIN against the stored hash and counts
-    failures (see ``menus.pin.check_pin_attempt``); it returns ``"ok"``,
-    ``"wrong"`` or ``"locked"`` (``True``/``False`` also do). The list sources
+    ``verify_pin(pin)`` checks a 4-digit PIN and counts failures in memory
+    (``menus.PinLedger.verify``: the rule of ``menus.pin.check_pin_attempt``;
+    the caller stores the attempts after the step, so the step itself writes
+    nothing); it returns ``"ok"``, ``"wrong"`` or ``"locked"`` (``True``/``False``
+    also do). The list sources are read-only and
     are called only when their screen is shown:
     ``visits`` -> [(date or formatted date, discreet label)], or a callable giving that;
     ``lookup_client(phone)`` -> the same for that client, ``None`` if not found or not the caller's;

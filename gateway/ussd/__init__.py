@@ -18,8 +18,10 @@ One request:
 3. The newest answer is what the path adds to the recorded one
    (``sessions.latest_answer``), and one engine step (``menus.step``) gives the
    reply. Without a usable record (expired, Redis flushed or down, a path that
-   does not extend it) the whole path is replayed from the first screen, with
-   PINs checked but not counted again, and only the newest answer acts.
+   does not extend it) the whole path is replayed from the first screen, and
+   only the newest answer acts. The step is pure: its PIN checks go to a
+   ledger in memory (``pins.ledger_for``), stored after it (``pins.store``),
+   so a PIN counts however it arrives.
 4. An effect is carried out once per session and step (``services.execute``);
    if it does not go as its screen says, ``menus.outcome_reply`` replaces it.
 5. The record is saved; the reply goes back.
@@ -31,6 +33,7 @@ limit of the caller's network, ``CON ``/``END `` included.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
@@ -43,7 +46,7 @@ from gateway.adapters.database import db
 from gateway.i18n import language as supported_language
 from gateway.i18n import render
 from gateway.core.phones import PhoneError, masked, normalise
-from gateway.ussd import effects as services, sessions
+from gateway.ussd import effects as services, pins, sessions
 from gateway.ussd.context import Caller, CallerChanged, build_context, find_caller, recall_caller
 from gateway.ussd.sessions import SEPARATOR, BusySession, SessionRecord, SessionStore, answers_of, latest_answer
 
@@ -189,19 +192,21 @@ def _answer(held: sessions.Held, session_id: str, path: str, caller: Caller, lim
         return Screen(record.reply_text, record.reply_end)  # AT's retry: the same screen, nothing done again
 
     menu = _menus()[caller.kind]
+    ledger = pins.ledger_for(caller)
+    ctx = build_context(caller, limit, ledger)
     if record is not None and (path == "" or record.path.startswith(path + SEPARATOR)):
-        # A late retry of an earlier request (AT gave up on it and went on): its screen again,
-        # rebuilt without acting or counting a PIN, and the session stays where it is.
-        reply, _ = _replay(menu, caller, limit, path, build_context(caller, limit, replaying=True))
+        # A late retry of an earlier request (AT gave up on it and went on): its screen again, rebuilt
+        # without acting, and the session stays where it is. Its PINs were stored when first answered.
+        reply, _ = _replay(menu, path, ctx)
         return Screen(reply.text, reply.end)
-    ctx = build_context(caller, limit)
     answer = latest_answer(record.path, path) if record is not None else None
     if answer is not None:
         reply, state = menus.step(menu, record.state, answer, ctx)
     elif path == "":
         reply, state = menus.step(menu, None, "", ctx)
     else:
-        reply, state = _replay(menu, caller, limit, path, ctx)
+        reply, state = _replay(menu, path, ctx)
+    pins.store(caller, ledger)  # every PIN the step checked counts, replayed ones too
     if reply.effect:
         outcome = services.execute(reply.effect, caller, session_id, len(path))
         if outcome != "done":
@@ -210,20 +215,22 @@ def _answer(held: sessions.Held, session_id: str, path: str, caller: Caller, lim
     return Screen(reply.text, reply.end)
 
 
-def _replay(menu: menus.Menu, caller: Caller, limit: int, path: str, ctx: menus.Context):
+def _replay(menu: menus.Menu, path: str, ctx: menus.Context):
     """The reply to the last answer of ``path``, every earlier answer replayed from the first screen.
 
-    Earlier answers act on nothing: their PINs are checked, not counted again, and
-    an effect among them (only a path split wrongly at a typed ``*`` has one) is not carried out.
+    Earlier answers act on nothing: an effect among them (only a path split
+    wrongly at a typed ``*`` has one) is not carried out. Their PINs are
+    checked through the same ledger as the last answer's, so they count.
     """
     answers = answers_of(path)
     if not answers or len(answers) > MAX_REPLAY_ANSWERS:
         return menus.step(menu, None, "", ctx)
-    replaying = build_context(caller, limit, replaying=True)
-    reply, state = menus.step(menu, None, "", replaying)
-    for answer in answers[:-1]:
-        reply, state = menus.step(menu, state, answer, replaying)
-    return menus.step(menu, state, answers[-1], ctx)
+    reply, state = menus.step(menu, None, "", ctx)
+    for answer in answers:
+        if reply.end:  # the session ended on the way (a locked PIN): the rest is not read, nothing acts
+            return dataclasses.replace(reply, effect=None), state
+        reply, state = menus.step(menu, state, answer, ctx)
+    return reply, state
 
 
 def _not_yours(session_id: str, caller: Caller, limit: int) -> Screen:

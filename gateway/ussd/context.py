@@ -6,10 +6,9 @@ and her own visits are in the console), an enrolled number the client menu, a
 user without a PIN the coordinator menu (which tells her to ask for one), any
 other number the unknown menu.
 
-The context's list sources are closures that query only when their screen
-is shown. ``verify_pin`` has two forms: live (the rule applied and stored)
-and replayed (a path rebuilt after its session record was lost: the answer
-is checked against the hash, and nothing is counted again).
+The context's list sources are read-only closures that query only when
+their screen is shown. ``verify_pin`` is a ``menus.PinLedger``'s: the rule
+applied in memory; ``gateway.ussd.pins`` stores the attempts after the step.
 """
 from __future__ import annotations
 
@@ -230,8 +229,12 @@ def first_site(user: User) -> Site | None:
     return min(user.sites, key=lambda s: s.id) if user.sites else None
 
 
-def build_context(caller: Caller, max_chars: int, replaying: bool = False) -> menus.Context:
-    """The engine's context for one request of ``caller`` at a screen limit of ``max_chars``."""
+def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None = None) -> menus.Context:
+    """The engine's context for one request of ``caller`` at a screen limit of ``max_chars``.
+
+    Everything the step may read, as values or read-only sources; its PIN
+    checks go to ``ledger`` (``pins.ledger_for``), in memory, stored after the step.
+    """
     today = caller.today()
     common = dict(today=today, language=caller.language, max_chars=max_chars, country=caller.country)
     if caller.kind == "client":
@@ -239,117 +242,22 @@ def build_context(caller: Caller, max_chars: int, replaying: bool = False) -> me
         return menus.Context(
             **common,
             pin_set=view.pin_set,
-            pin_locked=menus.is_locked(view.pin_locked_until, clock.utcnow()),
-            verify_pin=_client_pin_replayed(caller) if replaying else _client_pin(caller),
+            pin_locked=ledger.locked() if ledger else False,
+            verify_pin=ledger.verify if ledger else None,
             opted_out=view.opted_out,
             visits=lambda: client_visits(caller, today),
         )
     if caller.kind == "coordinator":
         user = caller.user
-        pins = UserPins(user)
         return menus.Context(
             **common,
             pin_set=bool(user.ussd_pin_hash),
-            pin_locked=pins.locked() if user.ussd_pin_hash else False,
-            verify_pin=pins.verify_replayed if replaying else pins.verify,
+            pin_locked=ledger.locked() if ledger else False,
+            verify_pin=ledger.verify if ledger else None,
             lookup_client=lambda phone: lookup_client(user, phone, today),
             list_callbacks=lambda: list_callbacks(user),
         )
     return menus.Context(**common)
-
-
-# ---------------------------------------------------------------- PINs
-
-
-def _matches(pin_hash: str | None, pin: str) -> bool:
-    return bool(pin_hash) and check_password_hash(pin_hash, pin)
-
-
-def _client_pin(caller: Caller) -> Callable[[str], str]:
-    def verify(pin: str) -> str:
-        client, actor = caller.client, caller.actor
-        matches = _matches(client.ussd_pin_hash, pin)
-        # Read the counters under a row lock: two sessions of one client must not lose a failure.
-        db.session.refresh(client, with_for_update=True)
-        attempt = menus.check_pin_attempt(matches, client.pin_failures or 0, client.pin_locked_until, clock.utcnow())
-        if (attempt.failures, attempt.locked_until) != (client.pin_failures, client.pin_locked_until):
-            if attempt.locked_until is not None and attempt.locked_until != client.pin_locked_until:
-                audit.record(actor, "client.pin_locked", "client", client.id,
-                             {"until": attempt.locked_until.isoformat(timespec="seconds")})
-            client.pin_failures, client.pin_locked_until = attempt.failures, attempt.locked_until
-        caller.saw_change()
-        db.session.commit()
-        return attempt.verdict
-    return verify
-
-
-def _client_pin_replayed(caller: Caller) -> Callable[[str], str]:
-    # A replayed PIN was counted when it was first typed: check it, count nothing.
-    def verify(pin: str) -> str:
-        client = caller.client
-        if menus.is_locked(client.pin_locked_until, clock.utcnow()):
-            return "wrong"
-        return "ok" if _matches(client.ussd_pin_hash, pin) else "wrong"
-    return verify
-
-
-class UserPins:
-    """A coordinator's PIN failures and lock, kept in Redis beside her sessions.
-
-    The same rule as clients' (``menus.check_pin_attempt``). A Redis error is
-    not read as "no failures": it propagates, and the caller is told the
-    service is unavailable rather than given unlimited guesses.
-    """
-
-    def __init__(self, user: User):
-        self.user = user
-        self.key = f"{USER_PIN_PREFIX}{user.id}"
-
-    def _conn(self) -> redis.Redis:
-        from gateway.ussd.sessions import connection
-
-        return connection()
-
-    def _read(self) -> tuple[int, dt.datetime | None]:
-        data = self._conn().hgetall(self.key)
-        failures = int(data.get(b"failures", 0) or 0)
-        until = data.get(b"locked_until")
-        return failures, (dt.datetime.fromisoformat(until.decode()) if until else None)
-
-    def locked(self) -> bool:
-        return menus.is_locked(self._read()[1], clock.utcnow())
-
-    def verify(self, pin: str) -> str:
-        matches = _matches(self.user.ussd_pin_hash, pin)
-        failures, until = self._read()
-        attempt = menus.check_pin_attempt(matches, failures, until, clock.utcnow())
-        conn = self._conn()
-        if attempt.failures == 0 and attempt.locked_until is None:
-            conn.delete(self.key)
-        else:
-            mapping = {"failures": attempt.failures,
-                       "locked_until": attempt.locked_until.isoformat() if attempt.locked_until else ""}
-            pipe = conn.pipeline()
-            pipe.hset(self.key, mapping=mapping)
-            # Forgotten a day after the last attempt: a lock lasts LOCK_MINUTES.
-            pipe.expire(self.key, 24 * 3600)
-            pipe.execute()
-            if attempt.locked_until is not None and attempt.locked_until != until:
-                audit.record(f"ussd:user:{self.user.id}", "user.pin_locked", "user", self.user.id,
-                             {"until": attempt.locked_until.isoformat(timespec="seconds")})
-                db.session.commit()
-        if attempt.verdict == "ok" and not users.pin_hash_is_current(self.user.ussd_pin_hash):
-            # A PIN kept the slow way (scrypt, before users.PIN_HASH_METHOD): kept the quick way from now on.
-            self.user.ussd_pin_hash = users.hash_pin(pin)
-            audit.record(f"ussd:user:{self.user.id}", "user.pin_rehashed", "user", self.user.id,
-                         {"method": users.PIN_HASH_METHOD})
-            db.session.commit()
-        return attempt.verdict
-
-    def verify_replayed(self, pin: str) -> str:
-        if self.locked():
-            return "wrong"
-        return "ok" if _matches(self.user.ussd_pin_hash, pin) else "wrong"
 
 
 # ---------------------------------------------------------------- list sources

@@ -114,3 +114,20 @@ def test_the_pin_is_never_kept_in_the_state(phone, pins):
     p.send("1")
     p.send("1234")
     assert "1234" not in str(p.state)
+
+
+def test_the_step_is_pure_its_pin_attempts_wait_in_a_ledger_of_plain_values():
+    """A context of plain values and a ledger in memory: the step decides, the caller stores afterwards."""
+    ledger = menus.PinLedger(read=lambda: ((lambda pin: pin == "1357"), 1, None), locked_until=None, now=NOW)
+    ctx = menus.Context(today=dt.date(2025, 11, 25), language="en", max_chars=160, country="ZA", pin_set=True,
+                        pin_locked=ledger.locked(), verify_pin=ledger.verify,
+                        visits=[(dt.date(2025, 11, 28), "your clinic visit")])
+    menu = menus.get("client")
+    reply, state = menus.step(menu, None, "", ctx)
+    reply, state = menus.step(menu, state, "1", ctx)
+    assert reply.text == "Enter your 4-digit PIN:\n0. Back"
+    reply, state = menus.step(menu, state, "0000", ctx)
+    assert ledger.attempts == [(False, None)] and ledger.locked_until is None  # 2 failures now, not yet 3
+    reply, state = menus.step(menu, state, "1111", ctx)
+    assert reply.end and "Too many wrong PINs" in reply.text
+    assert ledger.attempts == [(False, None), (False, None)] and ledger.locked_until == NOW + dt.timedelta(minutes=30)

@@ -142,16 +142,40 @@ def test_an_unknown_numbers_replay_finds_her_ledger_after_her_request_was_closed
     assert count(Task, Task.kind == "enrolment_request", Task.status == "open") == 1
 
 
-def test_a_replayed_pin_is_checked_but_not_counted_again(app, at, make_client):
+def test_a_replayed_pin_counts_like_one_typed_live(app, at, make_client):
     client = make_client(language="en", art=ART, pin="1357")
     session = at(CLIENT_PHONE)
     session.play("1", "0000")
+    assert fresh(client).pin_failures == 1
     _flush(app)
-    assert session.send("1111") == "CON Wrong PIN.\nEnter your 4-digit PIN:\n0. Back"
-    assert fresh(client).pin_failures == 2  # the replayed 0000 was not counted a second time
-    _flush(app)
+    # Her record is gone: the path is replayed, and every PIN in it is checked and counted, the
+    # replayed 0000 too. Once more than a PIN ever lost can be a guess: a lock, not a free try.
     assert session.send("1357") == "END Your next visits:\nMon 1 Dec: pick up your medicine"
     assert fresh(client).pin_failures == 0
+
+
+@pytest.mark.parametrize("who", ["client", "coordinator"])
+def test_pin_guesses_inside_fresh_sessions_lock_the_pin(app, at, make_client, make_coordinator, who):
+    """Guesses sent as a dial string (a fresh session whose text already holds the PIN) count and lock."""
+    import menus
+    from gateway.ussd.pins import UserPins
+
+    if who == "client":
+        client = make_client(language="en", art=ART, pin="1357")
+        phone, path = CLIENT_PHONE, "1*{}"
+    else:  # the coordinator's whole menu is behind her PIN: it is the first answer
+        coordinator = make_coordinator(pin="1357")
+        phone, path = COORDINATOR_PHONE, "{}"
+    # Each guess is the first request of a new session, its text already holding the answers (a dial string).
+    replies = [at(phone).post(path.format(f"{guess:04d}")) for guess in range(menus.MAX_FAILURES + 2)]
+    assert "Too many wrong PINs" in replies[menus.MAX_FAILURES - 1]
+    assert all("Too many wrong PINs" in r for r in replies[menus.MAX_FAILURES:]), replies
+    # Locked: the right PIN is refused too, however it arrives.
+    assert "Too many wrong PINs" in at(phone).post(path.format("1357"))
+    if who == "client":
+        assert fresh(client).pin_failures >= menus.MAX_FAILURES and fresh(client).pin_locked_until is not None
+    else:
+        assert UserPins(coordinator).read()[1] is not None
 
 
 def test_a_new_pin_typed_twice_survives_a_flush_between_the_two(app, at, mother):
