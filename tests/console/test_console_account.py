@@ -184,3 +184,29 @@ def test_a_success_does_not_clear_the_address_count(web, people):
             assert web.login("other@example.org").status_code == 302
             web.post("/console/logout")
     assert web.login("other@example.org").status_code == 429
+
+
+@pytest.fixture
+def behind_a_proxy(app, settings):
+    """The gateway as deployed behind one reverse proxy (PROXY_HOPS=1), on the test database and Redis."""
+    from gateway import create_app
+
+    proxied = create_app(settings.replace(proxy_hops=1))
+    proxied.config["TESTING"] = True
+    yield proxied
+    with proxied.app_context():
+        db.engine.dispose()
+
+
+def test_behind_a_proxy_each_client_address_has_its_own_count(behind_a_proxy, people):
+    from gateway.console.auth import MAX_FAILURES_PER_ADDRESS
+
+    web = Session(behind_a_proxy.test_client())
+    attacker = {"REMOTE_ADDR": "10.0.0.1"}  # every request reaches the gateway from the proxy's address
+    for i in range(MAX_FAILURES_PER_ADDRESS):
+        web.login(f"someone{i}@example.org", "Summer2026!!", environ_base=attacker,
+                  headers={"X-Forwarded-For": "198.51.100.7"})
+    r = web.login("other@example.org", environ_base=attacker, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert r.status_code == 429
+    r = web.login("other@example.org", environ_base=attacker, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.status_code == 302  # another clinic behind the same proxy signs in
