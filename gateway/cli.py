@@ -96,7 +96,7 @@ def ensure_admin():
     if saved.exists():
         email, password = saved.read_text().split()
         click.echo(f"First admin login: {email} / {password}  (kept in {saved}; once signed in, change it "
-                   "under Your account: your name at the top right)")
+                   "under Account in the console's menu)")
     else:
         click.echo("An admin exists already.")
 
