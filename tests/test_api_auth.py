@@ -1,7 +1,7 @@
 """Bearer tokens: missing, wrong, revoked; coordinators see only their sites."""
 from gateway import users
-from gateway.extensions import db
-from gateway.models import ApiToken
+from gateway.adapters.database import db
+from gateway.core.models import ApiToken
 
 
 def test_missing_token_is_401(client):
@@ -66,7 +66,7 @@ def test_coordinator_without_site_cannot_enrol(client, make_user):
 
 
 def test_a_deactivated_then_reactivated_user_s_token_stays_revoked(client, make_user):
-    from gateway.console import actions
+    from gateway.interfaces.console import actions
 
     user, headers = make_user("admin")
     actions.update_user(user, "test", name=None, role="admin", active=False, site_ids=[])

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from gateway import passwords, users
-from gateway.errors import ValidationError
-from gateway.extensions import db
-from gateway.models import User
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import User
 
 EMAIL = "nomsa.dlamini@example.org"
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway import users
-from gateway.extensions import db
-from gateway.models import AuditEntry, User
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, User
 
 from tests.console.conftest import PASSWORD, Session
 
@@ -159,7 +159,7 @@ def test_an_admin_reset_ends_her_sessions_and_checks_the_password(app, as_role, 
 # --- sign-in limit per address ----------------------------------------------------------------------------
 
 def test_one_address_cannot_try_a_password_against_many_emails(web, people):
-    from gateway.console.auth import MAX_FAILURES_PER_ADDRESS
+    from gateway.interfaces.console.auth import MAX_FAILURES_PER_ADDRESS
 
     emails = [f"someone{i}@example.org" for i in range(MAX_FAILURES_PER_ADDRESS - 1)] + ["nurse@example.org"]
     for email in emails:
@@ -176,7 +176,7 @@ def test_one_address_cannot_try_a_password_against_many_emails(web, people):
 
 def test_a_success_does_not_clear_the_address_count(web, people):
     """An attacker with one account of her own must not reset the count by signing in between guesses."""
-    from gateway.console.auth import MAX_FAILURES_PER_ADDRESS
+    from gateway.interfaces.console.auth import MAX_FAILURES_PER_ADDRESS
 
     for i in range(MAX_FAILURES_PER_ADDRESS):
         web.login(f"someone{i}@example.org", "Summer2026!!")
@@ -199,7 +199,7 @@ def behind_a_proxy(app, settings):
 
 
 def test_behind_a_proxy_each_client_address_has_its_own_count(behind_a_proxy, people):
-    from gateway.console.auth import MAX_FAILURES_PER_ADDRESS
+    from gateway.interfaces.console.auth import MAX_FAILURES_PER_ADDRESS
 
     web = Session(behind_a_proxy.test_client())
     attacker = {"REMOTE_ADDR": "10.0.0.1"}  # every request reaches the gateway from the proxy's address

@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 
-from ... import users
-from ...errors import ValidationError
-from ...extensions import db
-from ...passwords import MIN_LENGTH
-from .. import bp
-from ..auth import Account, actor, note_failure, refusal
+from gateway import users
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.passwords import MIN_LENGTH
+from gateway.interfaces.console import bp
+from gateway.interfaces.console.auth import Account, actor, note_failure, refusal
 
 PASSWORD_FIELDS = ("current_password", "new_password", "confirm_password")
 
