@@ -63,3 +63,16 @@ def test_coordinator_without_site_cannot_enrol(client, make_user):
     _, headers = make_user("coordinator")
     r = client.post("/api/v1/clients", json={"phone": "0821234567"}, headers=headers)
     assert r.status_code == 422 and "site_id" in r.get_json()["fields"]
+
+
+def test_a_deactivated_then_reactivated_user_s_token_stays_revoked(client, make_user):
+    from gateway.interfaces.console import actions
+
+    user, headers = make_user("admin")
+    actions.update_user(user, "test", name=None, role="admin", active=False, site_ids=[])
+    db.session.commit()
+    assert client.get("/api/v1/clients/1", headers=headers).status_code == 401
+    actions.update_user(user, "test", name=None, role="admin", active=True, site_ids=[])
+    db.session.commit()
+    assert client.get("/api/v1/clients/1", headers=headers).status_code == 401
+    assert all(token.revoked_at is not None for token in user.tokens)

@@ -85,6 +85,8 @@ class Settings:
     max_upload_bytes: int = 64 * 1024 * 1024
     # Rows committed per transaction in a CSV import.
     import_batch_size: int = 1000
+    # Reverse proxies in front of the web processes whose X-Forwarded-For / -Proto are believed (0: none).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, instance_path: Path, env: Mapping[str, str] | None = None) -> "Settings":
@@ -122,6 +124,7 @@ class Settings:
             ussd_max_chars=_int(env, "USSD_MAX_CHARS", 160, 40, 300),
             at_max_recipients=_int(env, "AT_MAX_RECIPIENTS", 100, 1, 10000),
             sms_daily_spend_cap=_decimal(env, "SMS_DAILY_SPEND_CAP"),
+            proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -96,6 +96,9 @@ class User(TimestampMixin, db.Model):
     # A coordinator's own phone, for the coordinator USSD menu (with a PIN).
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
+    # Bumped to end every console session of hers at once (sign-out, password change, deactivation):
+    # each session carries the value it began with, and the sign-in loader refuses any other.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sites: Mapped[list[Site]] = relationship(secondary=user_sites)
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")
 

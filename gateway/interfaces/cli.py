@@ -95,7 +95,8 @@ def ensure_admin():
             fh.write(f"admin@example.org {password}\n")
     if saved.exists():
         email, password = saved.read_text().split()
-        click.echo(f"First admin login: {email} / {password}  (kept in {saved}; change it once signed in)")
+        click.echo(f"First admin login: {email} / {password}  (kept in {saved}; once signed in, change it "
+                   "under Account in the console's menu)")
     else:
         click.echo("An admin exists already.")
 

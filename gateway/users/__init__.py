@@ -8,6 +8,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.core import audit, clock, fields
+from gateway import passwords
 from gateway.core.errors import Conflict, NotFound, ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import ROLES, ApiToken, Site, User
@@ -41,8 +42,8 @@ def create_user(email: str, role: str, password: str | None, actor: str, *, name
         errors["email"] = "must be an email address"
     if role not in ROLES:
         errors["role"] = f"must be one of {', '.join(ROLES)}"
-    if password is not None and len(password) < 10:
-        errors["password"] = "must be at least 10 characters"
+    if password is not None and (reason := passwords.problem(password, email)):
+        errors["password"] = reason
     e164 = None
     if phone:
         try:
@@ -75,6 +76,44 @@ def create_user(email: str, role: str, password: str | None, actor: str, *, name
 
 def check_password(user: User, password: str) -> bool:
     return bool(user.password_hash) and user.active and check_password_hash(user.password_hash, password)
+
+
+def end_sessions(user: User) -> None:
+    """End every console session of ``user``, wherever it is open (not committed).
+
+    The counter is bumped in SQL, so two requests doing it at once both count.
+    """
+    user.session_version = User.session_version + 1
+    db.session.flush()
+
+
+def set_password(user: User, password: str) -> None:
+    """Give ``user`` a new password (already checked) and end her sessions (not committed, not audited)."""
+    user.password_hash = generate_password_hash(password)
+    end_sessions(user)
+
+
+def change_own_password(user: User, current: str, new: str, confirm: str, actor: str) -> None:
+    """A user changes her own password; every session of hers ends (the caller starts this one anew).
+
+    Raises ValidationError naming the field (``current_password``, ``new_password``,
+    ``confirm_password``) and changes nothing. Audited as ``user.password_changed``, never the password.
+    """
+    if not check_password(user, current):
+        raise ValidationError("that is not your current password",
+                              {"current_password": "is not your current password"})
+    errors: dict[str, str] = {}
+    reason = passwords.problem(new, user.email)
+    if reason:
+        errors["new_password"] = reason
+    elif check_password_hash(user.password_hash, new):
+        errors["new_password"] = "must differ from your current password"
+    if new != confirm:
+        errors["confirm_password"] = "does not match the new password"
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    set_password(user, new)
+    audit.record(actor, "user.password_changed", "user", user.id, {"password": "changed"})
 
 
 def get_by_email(email: str) -> User:

@@ -33,7 +33,7 @@ def test_a_bad_user_is_refused_field_by_field_and_secrets_are_not_echoed(as_role
     r = as_role("admin").post("/console/users/new", user_form(email="nurse@example.org", password="short",
                                                               pin="12"))
     page = r.get_data(as_text=True)
-    assert r.status_code == 422 and 'id="err-password">must be at least 10 characters' in page
+    assert r.status_code == 422 and 'id="err-password">must be at least 12 characters' in page
     assert 'id="err-pin">must be 4 digits' in page and 'value="short"' not in page
     r = as_role("admin").post("/console/users/new", user_form(email="nurse@example.org", password="long enough pw"))
     assert r.status_code == 409 and "already exists" in r.get_data(as_text=True)

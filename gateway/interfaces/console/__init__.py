@@ -14,6 +14,7 @@ import datetime as dt
 from flask import Blueprint, Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -42,6 +43,12 @@ def init_app(app: Flask) -> None:
         # A form left open over a long clinic morning must still post: the token lives as long as the session.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    hops = app.config["SETTINGS"].proxy_hops
+    if hops:
+        # Behind a proxy every request comes from the proxy's address: the sign-in limit per address
+        # would then be one limit for everyone (a few wrong tries by anyone lock all out), and the
+        # plain-HTTP warning would show over HTTPS. Believe the proxy's headers, only that many hops deep.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     login_manager.init_app(app)
     csrf.init_app(app)
     for name in MACHINE_BLUEPRINTS:

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from gateway.core import audit, clock, fields
-from gateway import users
+from gateway import passwords, users
 from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES
 from gateway.core.errors import Conflict, ValidationError
@@ -182,6 +181,8 @@ def update_user(user: User, actor: str, *, name: str | None, role: str, active: 
                 country: str = "ZA", acting_user_id: int | None = None) -> dict:
     """Change a user's details, role, sites, password, USSD phone or PIN; audited without secrets.
 
+    A new password or deactivation ends all her sessions; deactivation also revokes her API tokens.
+
     An admin cannot take away her own admin role or deactivate herself (someone must stay able to sign in).
     """
     errors: dict[str, str] = {}
@@ -193,8 +194,8 @@ def update_user(user: User, actor: str, *, name: str | None, role: str, active: 
         name = fields.text(name, 120)
     except FieldError as exc:
         errors["name"] = str(exc)
-    if password and len(password) < 10:
-        errors["password"] = "must be at least 10 characters"
+    if password and (reason := passwords.problem(password, user.email)):
+        errors["password"] = reason
     e164 = user.phone
     if phone is not None:
         if phone.strip():
@@ -216,10 +217,15 @@ def update_user(user: User, actor: str, *, name: str | None, role: str, active: 
     before = {"name": user.name, "role": user.role, "active": user.active, "phone": user.phone,
               "sites": sorted(s.id for s in user.sites)}
     after = {"name": name, "role": role, "active": active, "phone": e164, "sites": sorted(s.id for s in sites)}
+    deactivated = user.active and not active
     user.name, user.role, user.active, user.phone, user.sites = name, role, active, e164, sites
     changes = audit.diff(before, after)
+    if deactivated:
+        # For good: reactivating her later revives neither a token nor a session; she signs in afresh.
+        changes["tokens_revoked"] = users.revoke_tokens(user, actor)
+        users.end_sessions(user)
     if password:
-        user.password_hash = generate_password_hash(password)
+        users.set_password(user, password)
         changes["password"] = "changed"  # never the password or its hash
     if pin:
         user.ussd_pin_hash = users.hash_pin(pin)

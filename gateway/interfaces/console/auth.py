@@ -2,8 +2,18 @@
 
 A signed-in person is an ``Account``: a thin wrapper that gives the ``User``
 row what Flask-Login expects, without touching the model. Its session id
-carries a fingerprint of the password hash, so a changed password or a
-deactivated user ends every session at once.
+carries a fingerprint of the password hash and of the user's
+``session_version``, checked on every request, so signing out, a changed
+password or deactivation ends every session of hers at once.
+
+Why a version number and not sessions kept in Redis: the session is a
+signed cookie the server cannot delete, so "signed out" has to be a fact on
+the server that every request checks. The user's row is read on every
+request anyway, so one integer on it costs nothing more, survives a Redis
+restart, and needs no clean-up; sessions in Redis would add a Redis read to
+every page and sign everyone out whenever Redis loses its data. The price:
+signing out on one browser signs her out on all of them, the safe side on
+shared clinic laptops.
 """
 from __future__ import annotations
 
@@ -30,6 +40,9 @@ log = logging.getLogger(__name__)
 
 # Sign-in failures allowed per email and address within the window, then a pause.
 MAX_FAILURES = 5
+# Failures allowed from one address whatever the emails (one password tried against many accounts).
+# Higher than MAX_FAILURES: a clinic's staff may share one address behind its router.
+MAX_FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW_SECONDS = 15 * 60
 
 
@@ -68,7 +81,8 @@ def _dummy_hash() -> str:
 
 def _fingerprint(user: User) -> str:
     key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, (user.password_hash or "").encode(), hashlib.sha256).hexdigest()[:16]
+    held = f"{user.password_hash or ''}|{user.session_version}"
+    return hmac.new(key, held.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 @login_manager.user_loader
@@ -80,7 +94,7 @@ def load_account(session_id: str) -> Account | None:
     if user is None or not user.active or not user.password_hash:
         return None
     if not hmac.compare_digest(fingerprint, _fingerprint(user)):
-        return None  # the password changed since this session began
+        return None  # she signed out, changed her password or was deactivated since this session began
     return Account(user)
 
 
@@ -139,34 +153,50 @@ def _failure_key(email: str) -> str:
     return "console:login-failures:" + hashlib.sha256(who.encode()).hexdigest()[:32]
 
 
-def _locked_minutes(email: str) -> int | None:
-    """Minutes until this email may try again from this address, or None if it may now."""
+def _address_failure_key() -> str:
+    who = request.remote_addr or "-"
+    return "console:login-failures-address:" + hashlib.sha256(who.encode()).hexdigest()[:32]
+
+
+def refusal(email: str) -> str | None:
+    """Why a sign-in with this email from this address is refused now (too many failures), or None.
+
+    The address's count is looked at first, so while it is over its limit every
+    email gets the same answer, known or not. Failures are counted alike for
+    unknown emails too, so neither count tells whether an account exists.
+    """
+    limits = ((_address_failure_key(), MAX_FAILURES_PER_ADDRESS, "from this network"),
+              (_failure_key(email), MAX_FAILURES, "for this email"))
     try:
         conn = get_redis()
-        key = _failure_key(email)
-        failures = int(conn.get(key) or 0)
-        if failures < MAX_FAILURES:
-            return None
-        return max(1, -(-conn.ttl(key) // 60))
+        for key, limit, where in limits:
+            if int(conn.get(key) or 0) >= limit:
+                minutes = max(1, -(-conn.ttl(key) // 60))
+                return (f"Too many failed sign-ins {where}. Wait {minutes} minute{'s' if minutes != 1 else ''} "
+                        "and try again, or ask an admin.")
+        return None
     except Exception:  # Redis down: let people work; the password check still stands
         log.warning("login rate limit unavailable (Redis)", exc_info=True)
         return None
 
 
-def _note_failure(email: str) -> None:
+def note_failure(email: str) -> None:
+    """Count a wrong password for this email, and for this address whatever the email."""
     try:
         conn = get_redis()
-        key = _failure_key(email)
         with conn.pipeline() as pipe:
-            # The window starts at the first failure (SET NX) and INCR keeps its expiry: a fixed window.
-            pipe.set(key, 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
-            pipe.incr(key)
+            for key in (_failure_key(email), _address_failure_key()):
+                # The window starts at the first failure (SET NX) and INCR keeps its expiry: a fixed window.
+                pipe.set(key, 0, ex=FAILURE_WINDOW_SECONDS, nx=True)
+                pipe.incr(key)
             pipe.execute()
     except Exception:
         log.warning("could not count a failed sign-in (Redis)", exc_info=True)
 
 
 def _forget_failures(email: str) -> None:
+    # Only this email's count: the address's stays, or an attacker with an account of her own
+    # could sign in between guesses at other accounts and start her count afresh.
     try:
         get_redis().delete(_failure_key(email))
     except Exception:
@@ -199,10 +229,9 @@ def login():
     if request.method == "POST":
         email = values["email"].strip().lower()
         password = request.form.get("password", "")
-        minutes = _locked_minutes(email)
-        if minutes is not None:
-            errors["form"] = (f"Too many failed sign-ins for this email. Wait {minutes} minute"
-                              f"{'s' if minutes != 1 else ''} and try again, or ask an admin.")
+        refused = refusal(email)
+        if refused:
+            errors["form"] = refused
             status = 429
         elif not email or not password:
             errors["form"] = "Enter your email and password."
@@ -219,7 +248,7 @@ def login():
                 audit.record(f"user:{user.id}", "user.signed_in", "user", user.id, None)
                 db.session.commit()
                 return redirect(_safe_next(request.args.get("next")))
-            _note_failure(email)
+            note_failure(email)
             log.info("failed console sign-in")
             errors["form"] = "That email and password do not match an active account."
             status = 401
@@ -229,6 +258,7 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    users.end_sessions(current_user.user)  # the cookie she holds, and any copy of it, opens nothing now
     audit.record(actor(), "user.signed_out", "user", current_user.user.id, None)
     db.session.commit()
     logout_user()
