@@ -37,6 +37,8 @@ class _ATHost:
     sandbox host for username ``sandbox``, else the production host.
     """
 
+    _PATH = ""  # the service's path under /version1, for its URL and repr
+
     def __init__(self, username: str, api_key: str, api_url: str | None = None) -> None:
         # Set before the SDK's __init__, which ends by calling _init_service.
         self._api_url = api_url.rstrip("/") if api_url else None
@@ -46,6 +48,9 @@ class _ATHost:
         super()._init_service()  # the SDK's host for the username, plus "/version1"
         if self._api_url:
             self._baseUrl = self._contentUrl = self._api_url + "/version1"
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(username={self._username!r}, url={self._make_url(self._PATH)!r})"
 
     # The SDK's private request functions (Service.__make_post_request and
     # __make_get_request, hence the mangled names) are the only place where the
@@ -72,22 +77,20 @@ def _with_status(res):
 class ATSMSService(_ATHost, SMSService):
     """``africastalking.SMSService`` whose base URL is ``api_url`` when given (see ``_ATHost``)."""
 
+    _PATH = "/messaging"
+
     @property
     def messaging_url(self) -> str:
         """The URL ``send`` posts to."""
-        return self._make_url("/messaging")
-
-    def __repr__(self) -> str:  # never show the key
-        return f"ATSMSService(username={self._username!r}, url={self.messaging_url!r})"
+        return self._make_url(self._PATH)
 
 
 class ATApplicationService(_ATHost, ApplicationService):
     """``africastalking.ApplicationService`` (the account's data: its balance), pointed as ``_ATHost`` says."""
 
+    _PATH = "/user"
+
     @property
     def user_url(self) -> str:
         """The URL ``fetch_application_data`` asks (with ``?username=``)."""
-        return self._make_url("/user")
-
-    def __repr__(self) -> str:  # never show the key
-        return f"ATApplicationService(username={self._username!r}, url={self.user_url!r})"
+        return self._make_url(self._PATH)

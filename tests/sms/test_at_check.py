@@ -1,6 +1,8 @@
 """``flask --app wsgi at check``: the real SDK against the fake AT, and the callback URLs it prints."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from gateway.config import ConfigError, Settings, public_url
@@ -130,3 +132,16 @@ def test_a_bad_public_url_names_the_variable(tmp_path, raw):
 ])
 def test_address_problems(url, problems):
     assert len(address_problems(public_url(url))) == problems
+
+
+def test_an_empty_balance_and_the_outbox_are_pointed_out(check, wired, at_server):
+    at_server.configure(balance="0")
+    result = check(**{**wired, "sms_backend": "outbox"})
+    assert result.exit_code == 0  # the credentials work
+    assert "Balance: KES 0.00." in result.output and "The balance is empty" in result.output
+    assert "SMS_BACKEND=outbox: messages stay in the outbox" in result.output
+
+
+def test_the_spend_cap_is_shown_in_the_accounts_currency(check, wired):
+    assert "Daily SMS spend cap: 500 KES (SMS_DAILY_SPEND_CAP)." in check(**wired, sms_daily_spend_cap=Decimal(500)).output
+    assert "No daily SMS spend cap" in check(**wired).output
