@@ -15,8 +15,13 @@ from typing import Literal
 
 import requests
 
-from .africastalking import DEFAULT_TIMEOUT_S, AfricasTalkingException, ATApplicationService, ATHTTPError
-from .backends import _BAD_URL, _describe, _scrub, parse_cost
+from gateway.adapters.africastalking import (
+    DEFAULT_TIMEOUT_S,
+    AfricasTalkingException,
+    ATApplicationService,
+    ATHTTPError,
+)
+from gateway.messages.backends import _BAD_URL, _describe, _scrub, parse_cost
 
 Verdict = Literal["works", "refused", "unreachable", "error"]
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from gateway.sms.account import check_account
-from gateway.sms.africastalking import ATApplicationService
+from gateway.messages.backends.account import check_account
+from gateway.adapters.africastalking import ATApplicationService
 
 TIMEOUT = (1.0, 1.0)  # (connect, read) seconds: a loaded CI machine still answers
 

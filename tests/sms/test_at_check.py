@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.config import ConfigError, Settings, public_url
-from gateway.callbacks.urls import address_problems
+from gateway.core.config import ConfigError, Settings, public_url
+from gateway.interfaces.callbacks.urls import address_problems
 
 PATHS = ("/ussd", "/ussd/events", "/sms/inbound", "/sms/delivery")
 
