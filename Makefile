@@ -7,6 +7,11 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 FLASK   = $(BIN)/flask --app wsgi
 PORT   ?= 5000
+# The address `make run` listens on: 127.0.0.1 (this machine only) unless told otherwise,
+# e.g. `make run HOST=0.0.0.0` for a phone on the same network or a tunnel running elsewhere.
+HOST   ?= 127.0.0.1
+# Where to open the console: a wildcard address is reached at 127.0.0.1 from this machine.
+CONSOLE_HOST = $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
 
 .PHONY: run test venv migrate worker clean browser
 
@@ -22,10 +27,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: venv
 	$(FLASK) db upgrade
 	@$(FLASK) users ensure-admin
-	@echo "Console: http://127.0.0.1:$(PORT)/   health: http://127.0.0.1:$(PORT)/healthz   (Ctrl-C stops)"
+	@echo "Listening on $(HOST):$(PORT). Console: http://$(CONSOLE_HOST):$(PORT)/   health: http://$(CONSOLE_HOST):$(PORT)/healthz   (Ctrl-C stops)"
 	@# The embedded Redis (when REDIS_URL is unset) is stopped when honcho ends.
 	trap '$(FLASK) embedded-redis-stop' EXIT INT TERM; \
-	PATH="$(abspath $(BIN)):$$PATH" BIND=127.0.0.1:$(PORT) $(BIN)/honcho --procfile Procfile start web worker
+	PATH="$(abspath $(BIN)):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho --procfile Procfile start web worker
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

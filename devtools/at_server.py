@@ -1,4 +1,4 @@
-"""A local stand-in for Africa's Talking's SMS API, for tests, benchmarks and development.
+"""A local stand-in for Africa's Talking's SMS and application APIs, for tests, benchmarks and development.
 
 It speaks AT's wire format (docs/africastalking.md) so the real ``africastalking``
 SDK can be pointed at it with ``AT_API_URL``::
@@ -19,6 +19,9 @@ changed at runtime with ``ATServer.configure`` or ``POST /_control``.
 Endpoints:
 
 - ``POST /version1/messaging``: AT's send-SMS call.
+- ``GET /version1/user?username=...``: AT's application data, the account's
+  balance (``{"UserData": {"balance": "KES 1234.00"}}``), which falls by the
+  cost of every SMS accepted.
 - ``GET /_control``: the options now. ``POST /_control`` with a JSON object of
   options changes them (``{"reset": true}`` first restores the creation
   options and forgets what was sent).
@@ -78,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "raw_body": None,
     "cost": "0.8000",  # per SMS page
     "currency": "KES",
+    "balance": "1234.00",  # the account's balance before any SMS, in currency; GET /version1/user shows what is left
     "delivery_url": None,  # where delivery reports are posted (form-encoded, AT's field names)
     # Final delivery status by number or prefix: "Success" (the default), "Failed:DeliveryFailure",
     # "Rejected:UserInBlackList", "Expired" ... (status, then failureReason after a colon).
@@ -127,6 +131,8 @@ def _coerce(name: str, value: Any) -> Any:
             return {str(k): str(v) for k, v in dict(value).items()}
         if name == "delivery_interim":
             return [str(v) for v in value]
+        if name in ("cost", "balance"):
+            return str(Decimal(str(value)))
         if default is None:
             return None if value is None else str(value)
         if isinstance(default, bool):
@@ -136,8 +142,8 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(default, float):
             return max(float(value), 0.0)
         return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"option {name}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ValueError(f"option {name}: {exc!r}") from None
 
 
 class ATServer:
@@ -149,6 +155,7 @@ class ATServer:
         self.sent: list[dict[str, Any]] = []  # accepted recipients, in order
         self.deliveries: list[dict[str, Any]] = []  # reports posted, with the receiver's answer
         self.requests = 0  # POSTs to /version1/messaging
+        self.spent = Decimal(0)  # cost of the SMS accepted, taken off the balance
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._by_id: dict[str, dict[str, Any]] = {}
@@ -179,6 +186,7 @@ class ATServer:
         with self._lock:
             self.options = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(self._initial)}
             self.sent, self.deliveries, self.requests = [], [], 0
+            self.spent = Decimal(0)
             self._by_id.clear()
             self._queue.clear()
 
@@ -215,9 +223,10 @@ class ATServer:
         with self._lock:
             self.requests += 1
 
-    def accept(self, records: list[dict[str, Any]], options: dict[str, Any]) -> None:
-        """Remember accepted recipients and queue their delivery reports."""
+    def accept(self, records: list[dict[str, Any]], options: dict[str, Any], cost: Decimal = Decimal(0)) -> None:
+        """Remember accepted recipients, charge their ``cost``, and queue their delivery reports."""
         with self._lock:
+            self.spent += cost
             self.sent.extend(records)
             for record in records:
                 self._by_id[record["messageId"]] = record
@@ -281,6 +290,12 @@ class ATServer:
             self._workers.append(worker)
             worker.start()
 
+    def balance(self, options: dict[str, Any]) -> str:
+        """The balance as AT writes it: ``"KES 1233.20"`` (the starting balance less what was spent)."""
+        with self._lock:
+            left = Decimal(options["balance"]) - self.spent
+        return f"{options['currency']} {left:.2f}"
+
     def _post_reports(self) -> None:
         session = requests.Session()
         while True:
@@ -326,25 +341,23 @@ def _text(body: str, status: int) -> Response:
 
 
 def create_app(**options: Any) -> Flask:
-    """A Flask app playing AT's SMS API; ``options`` as in ``DEFAULTS`` (ValueError for unknown ones)."""
+    """A Flask app playing AT's SMS and application APIs; ``options`` as in ``DEFAULTS`` (ValueError for unknown ones)."""
     server = ATServer(**options)
     app = Flask(__name__)
     # Exceptions (the deliberate ConnectionAbortedError) go to werkzeug, which drops the connection quietly.
     app.config["PROPAGATE_EXCEPTIONS"] = True
     app.extensions["at_server"] = server
 
-    @app.post("/version1/messaging")
-    def messaging() -> Response:
-        server._count_request()
-        opts = server.snapshot()
-        form = request.form
+    def refused(opts: dict[str, Any], username: str | None) -> Response | None:
+        """A wrong apiKey or an unknown username: HTTP 401 in plain text, the same for both, as AT answers."""
         if opts["api_key"] is not None and request.headers.get("apiKey") != opts["api_key"]:
             return _text(_AUTH_FAILED, 401)
-        if opts["username"] is not None and form.get("username") != opts["username"]:
+        if opts["username"] is not None and username != opts["username"]:
             return _text(_AUTH_FAILED, 401)
-        for name in ("username", "to", "message"):
-            if not form.get(name):
-                return _text(f"Request is missing required form field '{name}'", 400)
+        return None
+
+    def faulty(opts: dict[str, Any]) -> Response | None:
+        """The faults the options ask for (latency, hang, drop_next, fail_next, raw_body), else None."""
         if opts["latency"]:
             server.stopping.wait(opts["latency"])
         if opts["hang"]:
@@ -356,6 +369,22 @@ def create_app(**options: Any) -> Flask:
             return _text("Internal Server Error", 500)
         if opts["raw_body"] is not None:
             return Response(opts["raw_body"], status=200, content_type=opts["content_type"])
+        return None
+
+    @app.post("/version1/messaging")
+    def messaging() -> Response:
+        server._count_request()
+        opts = server.snapshot()
+        form = request.form
+        answer = refused(opts, form.get("username"))
+        if answer is not None:
+            return answer
+        for name in ("username", "to", "message"):
+            if not form.get(name):
+                return _text(f"Request is missing required form field '{name}'", 400)
+        answer = faulty(opts)
+        if answer is not None:
+            return answer
         if opts["refusal"]:
             body = {"SMSMessageData": {"Message": opts["refusal"], "Recipients": []}}
             return Response(json.dumps(body), status=201, content_type=opts["content_type"])
@@ -377,10 +406,26 @@ def create_app(**options: Any) -> Flask:
                                  "from": sender, "username": form["username"], "bulkSMSMode": form.get("bulkSMSMode"),
                                  "enqueue": form.get("enqueue"), "at": time.time()})
             recipients.append(entry)
-        server.accept(accepted, opts)
+        server.accept(accepted, opts, total)
         summary = f"Sent to {len(accepted)}/{len(numbers)} Total Cost: {opts['currency']} {total:.4f}"
         body = {"SMSMessageData": {"Message": summary, "Recipients": recipients}}
         return Response(json.dumps(body), status=201, content_type=opts["content_type"])
+
+    @app.get("/version1/user")
+    def user_data() -> Response:
+        # AT's application data (the SDK's ApplicationService.fetch_application_data).
+        opts = server.snapshot()
+        username = request.args.get("username")
+        answer = refused(opts, username)
+        if answer is not None:
+            return answer
+        if not username:
+            return _text("Request is missing required query parameter 'username'", 400)
+        answer = faulty(opts)
+        if answer is not None:
+            return answer
+        body = {"UserData": {"balance": server.balance(opts)}}
+        return Response(json.dumps(body), status=200, content_type=opts["content_type"])
 
     @app.get("/_control")
     def show_control() -> Response:
@@ -488,11 +533,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delivery-url", default=None, help="where to post delivery reports")
     parser.add_argument("--delivery-delay", type=float, default=0.0, help="seconds before a report is posted")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every send request waits")
+    parser.add_argument("--balance", default=DEFAULTS["balance"], help="the account's starting balance")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     app = create_app(api_key=args.api_key or None, username=args.username, delivery_url=args.delivery_url,
-                     delivery_delay=args.delivery_delay, latency=args.latency)
+                     delivery_delay=args.delivery_delay, latency=args.latency, balance=args.balance)
     server = _server(app, args.host, args.port, quiet=not args.verbose)
     print(f"Fake Africa's Talking on http://{args.host}:{server.port} "
           f"(AT_API_URL=http://{args.host}:{server.port}); control at /_control, records at /_sent", flush=True)

@@ -60,3 +60,10 @@ def test_ensure_admin_creates_one_admin_and_prints_its_login(app, runner):
     second = runner.invoke(args=["users", "ensure-admin"])
     assert password in second.output
     assert len(db.session.scalars(select(User).where(User.role == "admin")).all()) == 1
+
+
+def test_users_create_without_a_terminal_asks_for_password_option(runner):
+    # README: from a script (no terminal to prompt on) --password must be given; nothing is created without it.
+    r = runner.invoke(args=["users", "create", "nurse@example.org"], input="")
+    assert r.exit_code != 0 and "give --password" in r.output
+    assert db.session.scalar(select(User).where(User.email == "nurse@example.org")) is None

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+import urllib.parse
+
 import phonenumbers
 
 
@@ -47,6 +49,27 @@ def _decimal(env: Mapping[str, str], name: str) -> Decimal | None:
     return value
 
 
+def public_url(raw: str | None, name: str = "PUBLIC_URL") -> str | None:
+    """A base URL such as ``https://gw.example.org`` (a path is kept, a trailing ``/`` dropped); None when empty.
+
+    ConfigError naming ``name`` for anything else: no http(s) scheme, no host,
+    a query string or a fragment (the callback paths are appended to it).
+    """
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        parts.port  # a port that is not a number raises here
+    except ValueError:
+        raise ConfigError(f"{name} is not a URL: {raw!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an address such as https://gw.example.org, got {raw!r}")
+    if parts.query or parts.fragment or raw.endswith(("?", "#")):
+        raise ConfigError(f"{name} must be a base address without ?query or #fragment, got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _secret_key(instance_path: Path) -> str:
     """Read the instance's secret key, generating it on first use.
 
@@ -78,6 +101,8 @@ class Settings:
     default_country: str = "ZA"
     ussd_max_chars: int = 160
     at_max_recipients: int = 100
+    # The gateway's own base URL as AT and browsers reach it (https://gw.example.org); None: not known.
+    public_url: str | None = None
     # Optional cap on SMS spend per UTC day, in the AT account's currency; None: no cap.
     sms_daily_spend_cap: Decimal | None = None
     # Largest JSON body the API accepts, in bytes; CSV uploads have their own cap.
@@ -123,6 +148,7 @@ class Settings:
             default_country=country,
             ussd_max_chars=_int(env, "USSD_MAX_CHARS", 160, 40, 300),
             at_max_recipients=_int(env, "AT_MAX_RECIPIENTS", 100, 1, 10000),
+            public_url=public_url(env.get("PUBLIC_URL")),
             sms_daily_spend_cap=_decimal(env, "SMS_DAILY_SPEND_CAP"),
             proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
         )

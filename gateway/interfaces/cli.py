@@ -270,6 +270,90 @@ def ussd_simulate(phone, network):
         raise click.ClickException(str(exc)) from None
 
 
+at_cli = AppGroup("at", help="Africa's Talking: the account and the callbacks.")
+
+_REFUSED_HINTS = (
+    "AT does not say which of the two is wrong. Check that:",
+    "  - AT_API_KEY is the key of the app whose username is AT_USERNAME (the app's Settings, API Key);",
+    "  - a sandbox key goes with AT_USERNAME=sandbox, a live app's key with that app's username;",
+    "  - the key is the newest: generating a key cancels the one before, and a new key takes a few minutes to work.",
+)
+
+
+@at_cli.command("check")
+@click.option("--public-url", help="The gateway's public HTTPS base address (default: PUBLIC_URL).")
+@click.pass_context
+def at_check(ctx, public_url):
+    """Ask AT for the balance with the configured credentials, and print the callback URLs for AT's dashboard.
+
+    Exits 1 when the credentials are missing or do not work.
+    """
+    from gateway.interfaces.callbacks.urls import address_problems, callback_urls
+    from gateway.core.config import ConfigError, public_url as read_public_url
+    from gateway.messages.account import check_account
+
+    settings = current_app.config["SETTINGS"]
+    try:
+        base = read_public_url(public_url, "--public-url") if public_url is not None else settings.public_url
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-url") from None
+    works = False
+    currency = None
+    if not (settings.at_username and settings.at_api_key):
+        click.echo("AT_USERNAME and AT_API_KEY are not set: nothing can reach Africa's Talking, "
+                   "SMS stay in the outbox.")
+    else:
+        check = check_account(settings.at_username, settings.at_api_key, settings.at_api_url)
+        works, currency = check.works, check.currency
+        click.echo(f"Africa's Talking, username {settings.at_username}, asked at {check.url}")
+        if check.works:
+            click.echo(f"  The username and API key work. Balance: {check.balance}.")
+            if check.amount is not None and check.amount <= 0:
+                click.echo("  The balance is empty: AT refuses SMS (InsufficientBalance) until it is topped up.")
+        else:
+            click.echo(f"  The username and API key do NOT work: {check.problem}.")
+            if check.verdict == "refused":
+                click.echo("\n".join("  " + line for line in _REFUSED_HINTS))
+            elif check.verdict == "unreachable":
+                click.echo("  Check this machine's network, and AT_API_URL if it is set "
+                           "(unset, the SDK uses AT's own address).")
+        if settings.at_username == "sandbox":
+            click.echo("  This is AT's sandbox: SMS reach only the sandbox's simulator, never a real phone.")
+        if settings.sms_backend == "outbox":
+            click.echo("  SMS_BACKEND=outbox: messages stay in the outbox and are not sent to AT.")
+    if settings.at_sender_id:
+        click.echo(f"Sender id: {settings.at_sender_id} (AT_SENDER_ID); AT refuses it (InvalidSenderId) "
+                   "unless it is approved for this account.")
+    else:
+        click.echo("No sender id (AT_SENDER_ID unset): SMS go out under AT's default sender.")
+    cap = settings.sms_daily_spend_cap
+    if cap:
+        click.echo(f"Daily SMS spend cap: {cap}{' ' + currency if currency else ''} (SMS_DAILY_SPEND_CAP).")
+    else:
+        click.echo("No daily SMS spend cap (SMS_DAILY_SPEND_CAP unset).")
+    click.echo(f"USSD service code: {settings.ussd_service_code} (USSD_SERVICE_CODE); it must be the code AT "
+               "assigned to this service, as AT writes it.")
+    click.echo("")
+    if base:
+        click.echo(f"Callback URLs for AT's dashboard (base {base}):")
+        for callback, url in callback_urls(base, settings.callback_token):
+            click.echo(f"  {callback.setting}:\n    {url}")
+        for problem in address_problems(base):
+            click.echo(f"Note: {problem}.")
+    else:
+        click.echo("No public address: give --public-url https://... or set PUBLIC_URL. AT calls these callbacks "
+                   "over the internet, so the gateway needs a public HTTPS base address (while trying, an HTTPS "
+                   "tunnel to this machine: docs/going-live.md). The paths are:")
+        for callback, path in callback_urls("", settings.callback_token):
+            click.echo(f"  {callback.setting}: {path}")
+    if not settings.callback_token:
+        click.echo("Note: CALLBACK_TOKEN is unset, so anyone who learns these URLs can post to them. "
+                   "Set it to a long random string before going live.")
+    if not works:
+        ctx.exit(1)
+
+
 def init_app(app: Flask) -> None:
-    for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop, ussd_cli):
+    for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop, ussd_cli,
+                    at_cli):
         app.cli.add_command(command)

@@ -4,6 +4,7 @@ Everything goes over real HTTP through the real ``africastalking`` SDK.
 """
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -38,6 +39,14 @@ def at_url(at_app):
     base_url, stop = serve_in_thread(at_app)
     yield base_url
     stop()
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback address nobody listens on: connections to it are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture
