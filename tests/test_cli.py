@@ -60,3 +60,14 @@ def test_ensure_admin_creates_one_admin_and_prints_its_login(app, runner):
     second = runner.invoke(args=["users", "ensure-admin"])
     assert password in second.output
     assert len(db.session.scalars(select(User).where(User.role == "admin")).all()) == 1
+
+
+def test_send_due_now_alone_means_this_moment(runner):
+    """``reminders send-due --now`` (no value) is the quick way to try reminders: a pass at this moment."""
+    r = runner.invoke(args=["reminders", "send-due", "--now"])
+    assert r.exit_code == 0, r.output
+    assert "claimed 0 due reminders" in r.output and "sent 0" in r.output
+    r = runner.invoke(args=["reminders", "send-due", "--now", "2026-03-02 07:05"])
+    assert r.exit_code == 0 and "claimed 0" in r.output, r.output
+    r = runner.invoke(args=["reminders", "send-due", "--now", "yesterday"])
+    assert r.exit_code != 0 and "--now" in r.output and "YYYY-MM-DDTHH:MM" in r.output
