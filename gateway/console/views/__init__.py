@@ -92,7 +92,7 @@ def _csrf_error(exc: CSRFError):
 
 @bp.errorhandler(403)
 def _forbidden(exc: HTTPException):
-    return _error_page(403, "Not for your role", "This page is for admins.")
+    return _error_page(403, "Not allowed", "Your role may not do this.")
 
 
 @bp.errorhandler(404)

@@ -50,8 +50,9 @@ def _search(text: str):
     if phones:
         conditions.append(Client.phone.in_(phones))
     digits = re.sub(r"[\s\-.()+]", "", text)
-    if digits.isdigit() and len(digits.lstrip("0")) >= 4:
-        conditions.append(Client.phone.endswith(digits.lstrip("0")))
+    if digits.isdigit() and len(digits) >= 4:
+        # The last digits as typed ("0101" ends +27825550101), and without a national trunk 0.
+        conditions.extend(Client.phone.endswith(d) for d in {digits, digits.lstrip("0")} if len(d) >= 4)
     if any(ch.isalpha() for ch in text):
         conditions.append(func.lower(Client.name).contains(text.lower(), autoescape=True))
     if not conditions:
