@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ...extensions import db
 from ...i18n import format_date
 from ...phones import masked
-from .. import bp, scope
+from .. import audit_view, bp, scope
 
 
 KIND_LABELS = {"art_refill": "Medicine pick-up", "immunisation": "Immunisation", "infant_hiv_test": "Infant HIV test"}
@@ -54,6 +54,10 @@ def day(value: dt.date | str | None) -> str:
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     return format_date(value, "en", year=True)
+
+
+bp.add_app_template_filter(audit_view.action_label, "action_label")
+bp.add_app_template_filter(audit_view.change_lines, "change_lines")
 
 
 @bp.app_template_filter("masked")
