@@ -114,3 +114,66 @@ def test_no_word_is_broken_anywhere_but_where_it_must(app):
     assert not anywhere & {"body", "html", "main", "td", "th", "table", "*"}
     body = next(b for selectors, b in css_rules() if "body" in selectors)
     assert "overflow-wrap:break-word" in body.replace(" ", "")  # long names and numbers still fit 360 px
+
+
+# --- the clinic file number -----------------------------------------------------------------------
+
+def enrol_form(site, **fields):
+    base = {"site_id": str(site.id), "phone": "", "name": "", "clinic_number": "", "language": "",
+            "reminder_hour": "9", "programme": "", "expected_delivery_date": "", "art.last_dispensed": "",
+            "art.days_supply": "", "consent": "yes"}
+    return base | fields
+
+
+def test_enrol_with_a_clinic_number_and_find_her_by_it(as_role, sites, thandi):
+    from gateway.models import Client
+
+    nurse = as_role("nurse")
+    assert 'name="clinic_number"' in nurse.text("/console/enrol")
+    r = nurse.post("/console/enrol", enrol_form(sites[0], phone="082 555 0101", name="Lindiwe",
+                                                clinic_number=" KH-2024/0153 "))
+    assert r.status_code == 302, r.get_data(as_text=True)
+    lindiwe = db.session.scalar(select(Client).where(Client.name == "Lindiwe"))
+    assert lindiwe.clinic_number == "KH-2024/0153"
+    page = nurse.text(f"/console/clients/{lindiwe.id}")
+    assert "Clinic number" in page and "KH-2024/0153" in page
+    # Search: the exact clinic number finds her (a part of it does not).
+    r = nurse.get("/console/clients?q=KH-2024/0153&go=1")
+    assert r.status_code == 302 and r.headers["Location"] == f"/console/clients/{lindiwe.id}"
+    assert f"/console/clients/{lindiwe.id}" not in nurse.text("/console/clients?q=KH-2024")
+    listed = nurse.text("/console/clients?q=KH-2024/0153")
+    assert "KH-2024/0153" in listed  # the list shows the number it matched
+    # Another site's coordinator finds nothing by it.
+    assert f"/console/clients/{lindiwe.id}" not in as_role("other").text("/console/clients?q=KH-2024/0153")
+
+
+def test_a_clinic_number_used_at_the_site_is_refused_next_to_its_field(as_role, sites, thandi):
+    nurse = as_role("nurse")
+    assert nurse.post(f"/console/clients/{thandi.id}/details", {
+        "name": "Thandi", "phone": thandi.phone, "clinic_number": "153", "language": "en",
+        "reminder_hour": str(thandi.reminder_hour)}).status_code == 302
+    db.session.refresh(thandi)
+    assert thandi.clinic_number == "153"
+    r = nurse.post("/console/enrol", enrol_form(sites[0], phone="082 555 0101", clinic_number="153"))
+    assert r.status_code == 409
+    page = r.get_data(as_text=True)
+    assert 'id="err-clinic_number">already used by another client of this site' in page
+    assert 'value="082 555 0101"' in page  # what was typed stays
+    # Bad input on the client page, next to the field, nothing changed.
+    r = nurse.post(f"/console/clients/{thandi.id}/details", {
+        "name": "Thandi", "phone": thandi.phone, "clinic_number": "X" * 31, "language": "en",
+        "reminder_hour": str(thandi.reminder_hour)})
+    assert r.status_code == 422
+    assert 'id="err-d-clinic_number">must be at most 30 characters' in r.get_data(as_text=True)
+    db.session.refresh(thandi)
+    assert thandi.clinic_number == "153"
+    # Emptied: removed.
+    assert nurse.post(f"/console/clients/{thandi.id}/details", {
+        "name": "Thandi", "phone": thandi.phone, "clinic_number": "", "language": "en",
+        "reminder_hour": str(thandi.reminder_hour)}).status_code == 302
+    db.session.refresh(thandi)
+    assert thandi.clinic_number is None
+
+
+def test_the_import_page_lists_the_clinic_number_column(as_role, sites):
+    assert "clinic_number" in as_role("nurse").text("/console/import")

@@ -29,7 +29,7 @@ FORMS = {
     "dose_given": ("infant_id", "dose", "date"),
     "infant_born": ("date_of_birth", "name", "hiv_exposed"),
     "breastfeeding_ended": ("infant_id", "date"),
-    "details": ("name", "phone", "language", "reminder_hour"),
+    "details": ("name", "phone", "clinic_number", "language", "reminder_hour"),
     "message": ("template",),
 }
 
@@ -37,7 +37,7 @@ FORMS = {
 # --- search -----------------------------------------------------------------------------------------
 
 def _search(text: str):
-    """Clients matching a phone (any local or international form, or its last digits) or a name."""
+    """Clients matching a phone (any local or international form, or its last digits), a name or a clinic number."""
     settings = current_app.config["SETTINGS"]
     conditions = []
     countries = {s.country for s in scope.visible_sites()} | {settings.default_country}
@@ -55,6 +55,8 @@ def _search(text: str):
         conditions.extend(Client.phone.endswith(d) for d in {digits, digits.lstrip("0")} if len(d) >= 4)
     if any(ch.isalpha() for ch in text):
         conditions.append(func.lower(Client.name).contains(text.lower(), autoescape=True))
+    if len(text) <= enrolment.CLINIC_NUMBER_CHARS:
+        conditions.append(Client.clinic_number == text)  # her clinic file number, exactly
     if not conditions:
         return []
     return db.session.scalars(scope.visible_clients().where(or_(*conditions))
@@ -129,8 +131,8 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
         "dose_given": {"date": today.isoformat()},
         "infant_born": {"hiv_exposed": "true"},
         "breastfeeding_ended": {"date": today.isoformat()},
-        "details": {"name": client.name or "", "phone": client.phone, "language": client.language,
-                    "reminder_hour": str(client.reminder_hour)},
+        "details": {"name": client.name or "", "phone": client.phone, "clinic_number": client.clinic_number or "",
+                    "language": client.language, "reminder_hour": str(client.reminder_hour)},
     }
     state = {name: {"values": {**defaults.get(name, {}), **forms.get(name, {}).get("values", {})},
                     "errors": forms.get(name, {}).get("errors", {})} for name in FORMS}
@@ -185,16 +187,17 @@ def client_event(client_id: int):
 
 @bp.post("/clients/<int:client_id>/details")
 def client_details(client_id: int):
-    """Change her name, phone, language or reminder hour (``enrolment.parse_changes`` / ``update``)."""
+    """Change her name, phone, clinic number, language or reminder hour (``enrolment.parse_changes`` / ``update``)."""
     client = scope.client_or_404(client_id)
-    values = {name: request.form.get(name, "").strip() for name in FORMS["details"]}
-    current = {"name": client.name or "", "phone": client.phone, "language": client.language,
-               "reminder_hour": str(client.reminder_hour)}
+    values = {name: request.form.get(name, "").strip() for name in FORMS["details"] if name in request.form}
+    current = {"name": client.name or "", "phone": client.phone, "clinic_number": client.clinic_number or "",
+               "language": client.language, "reminder_hour": str(client.reminder_hour)}
     body = {k: v for k, v in values.items() if v != current[k]}
     if body.get("phone") == "":
         body["phone"] = None  # let the service say the phone is required
-    if "name" in body and body["name"] == "":
-        body["name"] = None
+    for optional in ("name", "clinic_number"):
+        if body.get(optional) == "":
+            body[optional] = None
     if not body:
         flash("Nothing changed.", "info")
         return redirect(url_for("console.client_page", client_id=client.id))
