@@ -288,14 +288,7 @@ def record_event(client: Client, body: Any, actor: str) -> dict[str, Any]:
         raise ValidationError("unknown event type", {"type": f"must be one of {', '.join(EVENT_TYPES)}"})
     today = local_today(client.country)
     errors: dict[str, str] = {}
-
-    def read(name, reader, *args, **kwargs):
-        try:
-            return reader(body.get(name), *args, **kwargs)
-        except FieldError as exc:
-            errors[name] = str(exc)
-            return None
-
+    read = _reader(body, errors)
     allowed = {"type"} | {
         "art_dispensed": {"date", "days_supply"},
         "infant_born": {"date_of_birth", "hiv_exposed", "name"},
@@ -327,12 +320,7 @@ def record_event(client: Client, body: Any, actor: str) -> dict[str, Any]:
         infant = register_infant(client, dob, exposed, name, actor)
         result["infant_id"] = infant.id
     else:
-        infant = _infant_of(client, body.get("infant_id"), errors)
-        date = read("date", fields.date, required=True)
-        if date and date > today:
-            errors["date"] = "must not be in the future"
-        elif date and infant and date < infant.date_of_birth:
-            errors["date"] = "is before the infant's date of birth"
+        infant, date = _infant_and_date(client, body, read, errors, today)
         if kind == "dose_given":
             dose = read("dose", fields.text, 60, required=True)
             if dose and infant:
@@ -348,6 +336,58 @@ def record_event(client: Client, body: Any, actor: str) -> dict[str, Any]:
         result["infant_id"] = infant.id
     refresh(client)
     return result
+
+
+def visit_done(client: Client, body: Mapping[str, Any], actor: str) -> tuple[Infant, list[str], list[str]]:
+    """A child's visit: every dose and test due on or before ``body["date"]`` and still open is given that day.
+
+    ``body`` is ``{"infant_id": 7, "date": "2026-03-02"}``, checked as a ``dose_given`` event's. Each dose is
+    recorded by ``dose_given`` (audited ``dose.given``, as one at a time), then she is refreshed once. A dose
+    that must follow another by an interval (``after``) waits unless that one was recorded before this visit:
+    Hexa2 is not given with Hexa1. Returns (the child, the doses given, the doses left waiting).
+    """
+    errors: dict[str, str] = {}
+    infant, date = _infant_and_date(client, body, _reader(body, errors), errors, local_today(client.country))
+    _raise(errors)
+    due = db.session.scalars(select(Appointment.name).where(
+        Appointment.client_id == client.id, Appointment.infant_id == infant.id, Appointment.status == "due",
+        Appointment.due_date <= date).order_by(Appointment.due_date, Appointment.name)).all()
+    if not due:
+        raise ValidationError("nothing was due", {"date": f"nothing was due for this child on or before {date}"})
+    before = {d.dose for d in infant.doses}
+    follows = {d.name: d.after.dose for d in schedule_for(client.country).doses if d.after is not None}
+    given = [name for name in due if name not in follows or follows[name] in before]
+    waiting = [name for name in due if name not in given]
+    if not given:
+        raise ValidationError("only doses that wait for another are due",
+                              {"date": f"{', '.join(waiting)} must first wait after an earlier dose"})
+    for name in given:
+        dose_given(infant, name, date, actor)
+    refresh(client)
+    return infant, given, waiting
+
+
+def _reader(body: Mapping[str, Any], errors: dict[str, str]):
+    """``read(name, reader, *args)``: the body's field through a ``fields`` reader, its reason kept in ``errors``."""
+    def read(name, reader, *args, **kwargs):
+        try:
+            return reader(body.get(name), *args, **kwargs)
+        except FieldError as exc:
+            errors[name] = str(exc)
+            return None
+    return read
+
+
+def _infant_and_date(client: Client, body: Mapping[str, Any], read, errors: dict[str, str],
+                     today: dt.date) -> tuple[Infant | None, dt.date | None]:
+    """An event's child (one of hers) and date (not in the future, not before the birth)."""
+    infant = _infant_of(client, body.get("infant_id"), errors)
+    date = read("date", fields.date, required=True)
+    if date and date > today:
+        errors["date"] = "must not be in the future"
+    elif date and infant and date < infant.date_of_birth:
+        errors["date"] = "is before the infant's date of birth"
+    return infant, date
 
 
 def _raise(errors: dict[str, str]) -> None:

@@ -19,7 +19,8 @@ from ...phones import PhoneError, normalise
 from ...schedules import schedule_for
 from .. import actions, bp, scope
 from ..auth import actor
-from . import KIND_LABELS, actor_names, local_time
+from . import KIND_LABELS, actor_names, day, local_time
+from .today import _back
 
 SEARCH_LIMIT = 50
 TIMELINE_MESSAGES = 200
@@ -27,6 +28,7 @@ TIMELINE_MESSAGES = 200
 FORMS = {
     "art_dispensed": ("date", "days_supply"),
     "dose_given": ("infant_id", "dose", "date"),
+    "visit": ("infant_id", "date"),
     "infant_born": ("date_of_birth", "name", "hiv_exposed"),
     "breastfeeding_ended": ("infant_id", "date"),
     "details": ("name", "phone", "clinic_number", "language", "reminder_hour"),
@@ -126,9 +128,13 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     country_schedule = schedule_for(client.country)
     doses = {i.id: [d.name for d in country_schedule.doses if i.hiv_exposed or not d.hiv_exposed_only]
              for i in client.infants}
+    due_by_today = {i.id: [a["name"] for a in schedule["appointments"] if a.get("infant_id") == i.id
+                           and a["status"] in ("due", "overdue") and a["due_date"] <= today.isoformat()]
+                    for i in client.infants}
     defaults = {
         "art_dispensed": {"date": today.isoformat(), "days_supply": str(client.art_days_supply or 30)},
         "dose_given": {"date": today.isoformat()},
+        "visit": {"date": today.isoformat()},
         "infant_born": {"hiv_exposed": "true"},
         "breastfeeding_ended": {"date": today.isoformat()},
         "details": {"name": client.name or "", "phone": client.phone, "clinic_number": client.clinic_number or "",
@@ -144,7 +150,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
         next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
-        forms=state, doses=doses, languages=LANGUAGES, next_pickup=next_pickup,
+        forms=state, doses=doses, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
         hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
         one_offs=actions.one_off_messages(client), audit_entries=history_entries,
         actors=actor_names(history_entries),
@@ -183,6 +189,24 @@ def client_event(client_id: int):
     flash({"art_dispensed": "Pick-up recorded.", "dose_given": "Dose recorded.", "infant_born": "Birth recorded.",
            "breastfeeding_ended": "End of breastfeeding recorded."}[kind] + " Visits and reminders are updated.", "ok")
     return redirect(url_for("console.client_page", client_id=client.id))
+
+
+@bp.post("/clients/<int:client_id>/visit")
+def client_visit(client_id: int):
+    """Visit done: every dose and test due for one child by the day, recorded at once (``appointments.visit_done``)."""
+    client = scope.client_or_404(client_id)
+    values = {name: request.form.get(name, "").strip() for name in FORMS["visit"]}
+    body = {**values, "infant_id": int(values["infant_id"]) if values["infant_id"].isdigit() else values["infant_id"]}
+    try:
+        infant, given, waiting = appointments.visit_done(client, body, actor())
+    except ValidationError as exc:
+        return _failed(client, "visit", exc, values)
+    db.session.commit()
+    message = f"Visit recorded for {infant.name or 'her baby'} on {day(values['date'])}: {', '.join(given)}."
+    if waiting:
+        message += f" Not given with them (they wait after a dose given now): {', '.join(waiting)}; see the timeline."
+    flash(message, "ok")
+    return redirect(_back(url_for("console.client_page", client_id=client.id)))
 
 
 @bp.post("/clients/<int:client_id>/details")
