@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.clients.importer import import_csv
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Site
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Site
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import Alert
+from gateway.adapters.database import db
+from gateway.core.models import Alert
 
 CSS = Path(__file__).resolve().parents[2] / "gateway" / "console" / "static" / "console" / "console.css"
 
@@ -126,7 +126,7 @@ def enrol_form(site, **fields):
 
 
 def test_enrol_with_a_clinic_number_and_find_her_by_it(as_role, sites, thandi):
-    from gateway.models import Client
+    from gateway.core.models import Client
 
     nurse = as_role("nurse")
     assert 'name="clinic_number"' in nurse.text("/console/enrol")

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway.clients.enrolment import local_today
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, DoseGiven
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, DoseGiven
 
 
 @pytest.fixture
