@@ -67,3 +67,12 @@ def test_users_create_without_a_terminal_asks_for_password_option(runner):
     r = runner.invoke(args=["users", "create", "nurse@example.org"], input="")
     assert r.exit_code != 0 and "give --password" in r.output
     assert db.session.scalar(select(User).where(User.email == "nurse@example.org")) is None
+def test_send_due_now_alone_means_this_moment(runner):
+    """``reminders send-due --now`` (no value) is the quick way to try reminders: a pass at this moment."""
+    r = runner.invoke(args=["reminders", "send-due", "--now"])
+    assert r.exit_code == 0, r.output
+    assert "claimed 0 due reminders" in r.output and "sent 0" in r.output
+    r = runner.invoke(args=["reminders", "send-due", "--now", "2026-03-02 07:05"])
+    assert r.exit_code == 0 and "claimed 0" in r.output, r.output
+    r = runner.invoke(args=["reminders", "send-due", "--now", "yesterday"])
+    assert r.exit_code != 0 and "--now" in r.output and "YYYY-MM-DDTHH:MM" in r.output

@@ -343,6 +343,34 @@ def event_problems(client: Client, kind: str, values: Mapping[str, Any]) -> dict
     return errors
 
 
+def visit_done(client: Client, infant_id: int, date: dt.date, actor: str) -> tuple[Infant, list[str], list[str]]:
+    """A child's visit: every dose and test due on or before ``date`` and still open is given that day.
+
+    The child and the date are checked as a ``dose_given`` event's (``event_problems``). Each dose is
+    recorded by ``dose_given`` (audited ``dose.given``, as one at a time), then she is refreshed once. A dose
+    that must follow another by an interval (``after``) waits unless that one was recorded before this visit:
+    Hexa2 is not given with Hexa1. Returns (the child, the doses given, the doses left waiting).
+    """
+    _raise(event_problems(client, "visit_done", {"infant_id": infant_id, "date": date}))
+    infant = db.session.get(Infant, infant_id)
+    due = db.session.scalars(select(Appointment.name).where(
+        Appointment.client_id == client.id, Appointment.infant_id == infant.id, Appointment.status == "due",
+        Appointment.due_date <= date).order_by(Appointment.due_date, Appointment.name)).all()
+    if not due:
+        raise ValidationError("nothing was due", {"date": f"nothing was due for this child on or before {date}"})
+    before = {d.dose for d in infant.doses}
+    follows = {d.name: d.after.dose for d in schedule_for(client.country).doses if d.after is not None}
+    given = [name for name in due if name not in follows or follows[name] in before]
+    waiting = [name for name in due if name not in given]
+    if not given:
+        raise ValidationError("only doses that wait for another are due",
+                              {"date": f"{', '.join(waiting)} must first wait after an earlier dose"})
+    for name in given:
+        dose_given(infant, name, date, actor)
+    refresh(client)
+    return infant, given, waiting
+
+
 def _raise(errors: dict[str, str]) -> None:
     if errors:
         raise ValidationError("some fields are not valid", errors)

@@ -24,6 +24,8 @@ DEFAULT_REMINDER_HOUR = 9
 # Reminders go out inside 08:00-19:00 local, so a preferred hour must lie in it.
 REMINDER_HOURS = (8, 18)
 ART_DAYS_SUPPLY = (7, 365)
+CLINIC_NUMBER_CHARS = 30
+CLINIC_NUMBER_TAKEN = "already used by another client of this site"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class EnrolmentData:
     language: str
     name: str | None = None
     site_id: int | None = None
+    clinic_number: str | None = None
     programme: str | None = None
     reminder_hour: int = DEFAULT_REMINDER_HOUR
     art_last_dispensed: dt.date | None = None
@@ -98,13 +101,31 @@ def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
     return chosen.lower() if chosen else None
 
 
+def clinic_number(value: Any) -> str | None:
+    """Her clinic file number as the clinic writes it (``KH-2024/0153``): trimmed, printable, short."""
+    number = fields.text(value, CLINIC_NUMBER_CHARS)
+    if number is not None and not number.isprintable():
+        raise FieldError("must be printable characters only (letters, digits, spaces, - / .)")
+    return number
+
+
+def clinic_number_taken(number: str | None, site_id: int | None, client_id: int | None = None) -> bool:
+    """Whether another client of this site has this clinic file number (without a site or number: never)."""
+    if number is None or site_id is None:
+        return False
+    query = select(Client.id).where(Client.clinic_number == number, Client.site_id == site_id)
+    if client_id is not None:
+        query = query.where(Client.id != client_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
 def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     """Check an enrolment request (the JSON API's body shape); raise ValidationError naming each bad field."""
     if not isinstance(data, Mapping):
         raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
     check = _Checker()
     known = {"phone", "country", "language", "name", "site_id", "programme", "reminder_hour", "art", "infants",
-             "expected_delivery_date", "consent_version"}
+             "expected_delivery_date", "consent_version", "clinic_number"}
     for key in data:
         if key not in known:
             check.fail(str(key)[:40], "unknown field")
@@ -114,6 +135,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     language = check("language", _language, data.get("language"), country)
     name = check("name", fields.text, data.get("name"), 120)
     site_id = check("site_id", fields.integer, data.get("site_id"), 1, fields.MAX_ID)
+    number = check("clinic_number", clinic_number, data.get("clinic_number"))
     programme = check("programme", _choice, data.get("programme"), PROGRAMMES)
     hour = check("reminder_hour", fields.integer, data.get("reminder_hour"), *REMINDER_HOURS)
     consent_version = check("consent_version", fields.text, data.get("consent_version"), 32)
@@ -150,7 +172,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     if check.errors:
         raise ValidationError("some fields are not valid", check.errors)
     return EnrolmentData(
-        phone=phone, country=country, language=language, name=name, site_id=site_id,
+        phone=phone, country=country, language=language, name=name, site_id=site_id, clinic_number=number,
         programme=programme or ("mother" if infants else "art" if art_last else None),
         reminder_hour=hour or DEFAULT_REMINDER_HOUR, art_last_dispensed=art_last, art_days_supply=art_days,
         expected_delivery_date=edd, consent_version=consent_version or CONSENT_VERSION, infants=infants,
@@ -179,6 +201,8 @@ def enrol(data: EnrolmentData, actor: str) -> Client:
     """Create the client and her infants, audited, in the caller's transaction (not committed here)."""
     if db.session.scalar(select(Client.id).where(Client.phone == data.phone)) is not None:
         raise Conflict("this phone number is already enrolled", {"phone": "already enrolled"})
+    if clinic_number_taken(data.clinic_number, data.site_id):
+        raise Conflict("this clinic number is another client's", {"clinic_number": CLINIC_NUMBER_TAKEN})
     client = build_client(data)
     db.session.add(client)
     db.session.flush()
@@ -191,7 +215,7 @@ def build_client(data: EnrolmentData) -> Client:
     now = clock.utcnow()
     return Client(
         phone=data.phone, country=data.country, language=data.language, name=data.name,
-        site_id=data.site_id, programme=data.programme, reminder_hour=data.reminder_hour,
+        site_id=data.site_id, clinic_number=data.clinic_number, programme=data.programme, reminder_hour=data.reminder_hour,
         art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply,
         expected_delivery_date=data.expected_delivery_date, consent_at=now,
         consent_version=data.consent_version, opted_out=False, pin_failures=0, explicit_wording=False,
@@ -224,6 +248,8 @@ def parse_changes(data: Any, client: Client) -> dict[str, Any]:
             changes["name"] = check(key, fields.text, value, 120)
         elif key == "site_id":
             changes["site_id"] = check(key, fields.integer, value, 1, fields.MAX_ID)
+        elif key == "clinic_number":
+            changes["clinic_number"] = check(key, clinic_number, value)
         else:
             check.fail(str(key)[:40], "unknown field or not changeable here")
     if check.errors:
@@ -237,6 +263,9 @@ def update(client: Client, changes: dict[str, Any], actor: str) -> dict[str, lis
         taken = db.session.scalar(select(Client.id).where(Client.phone == changes["phone"], Client.id != client.id))
         if taken is not None:
             raise Conflict("another client is enrolled with this phone number", {"phone": "already enrolled"})
+    if ("clinic_number" in changes or "site_id" in changes) and clinic_number_taken(
+            changes.get("clinic_number", client.clinic_number), changes.get("site_id", client.site_id), client.id):
+        raise Conflict("this clinic number is another client's at this site", {"clinic_number": CLINIC_NUMBER_TAKEN})
     before = {k: getattr(client, k) for k in changes}
     for key, value in changes.items():
         setattr(client, key, value)
@@ -271,6 +300,7 @@ def to_json(client: Client) -> dict[str, Any]:
         "language": client.language,
         "name": client.name,
         "site_id": client.site_id,
+        "clinic_number": client.clinic_number,
         "programme": client.programme,
         "reminder_hour": client.reminder_hour,
         "opted_out": client.opted_out,

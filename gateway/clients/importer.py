@@ -20,11 +20,11 @@ from gateway.adapters.bulk import bulk_insert
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Infant
-from gateway.clients.enrolment import EnrolmentData, build_client, parse_enrolment
+from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. Only `phone` is required.
 COLUMNS = (
-    "phone", "country", "language", "name", "programme", "reminder_hour",
+    "phone", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
     "art_last_dispensed", "art_days_supply", "expected_delivery_date",
     "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
 )
@@ -76,7 +76,7 @@ class _Lines:
 
 def _row_to_body(row: dict[str, str]) -> dict:
     """A CSV row in the JSON API's body shape, so one parser checks both."""
-    body: dict = {k: row[k] for k in ("phone", "country", "language", "name", "programme",
+    body: dict = {k: row[k] for k in ("phone", "country", "language", "name", "clinic_number", "programme",
                                       "expected_delivery_date") if row.get(k)}
     if row.get("reminder_hour"):
         body["reminder_hour"] = row["reminder_hour"]
@@ -160,36 +160,50 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
         data.site_id = site_id
         batch.append((first_line, data))
         if len(batch) >= batch_size:
-            _write_batch(batch, report, actor)
+            _write_batch(batch, report, actor, refuse)
             batch = []
             if progress:
                 progress(lines.bytes_read)
     if batch:
-        _write_batch(batch, report, actor)
+        _write_batch(batch, report, actor, refuse)
     if progress:
         progress(lines.bytes_read)
     return report
 
 
-def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, actor: str) -> None:
-    """Insert one batch in one transaction; phones already enrolled are skipped."""
+def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, actor: str,
+                 refuse: Callable[[int, str], None]) -> None:
+    """Insert one batch in one transaction; phones already enrolled are skipped, a clinic number already used
+    at the site (or earlier in the file) refuses its row."""
     for attempt in range(3):
         phones = {data.phone for _, data in batch}
         existing = set(db.session.scalars(select(Client.phone).where(Client.phone.in_(phones))))
+        numbers = {data.clinic_number for _, data in batch if data.clinic_number}
+        used = {(number, site) for number, site in db.session.execute(
+            select(Client.clinic_number, Client.site_id).where(Client.clinic_number.in_(numbers)))} if numbers else set()
         fresh: dict[str, EnrolmentData] = {}
-        for _, data in batch:
-            if data.phone not in existing and data.phone not in fresh:
-                fresh[data.phone] = data
+        taken: list[int] = []
+        for line, data in batch:
+            if data.phone in existing or data.phone in fresh:
+                continue
+            if data.clinic_number and data.site_id is not None:
+                if (data.clinic_number, data.site_id) in used:
+                    taken.append(line)
+                    continue
+                used.add((data.clinic_number, data.site_id))
+            fresh[data.phone] = data
         try:
             _insert(list(fresh.values()), actor)
             db.session.commit()
         except IntegrityError:
-            # Another process enrolled one of these phones between our check
-            # and our insert: look again and retry the batch.
+            # Another process enrolled one of these phones (or clinic numbers) between
+            # our check and our insert: look again and retry the batch.
             db.session.rollback()
             continue
         report.imported += len(fresh)
-        report.skipped += len(batch) - len(fresh)
+        report.skipped += len(batch) - len(fresh) - len(taken)
+        for line in taken:
+            refuse(line, f"clinic_number: {CLINIC_NUMBER_TAKEN}")
         return
     raise RuntimeError("the batch kept colliding with concurrent enrolments")
 

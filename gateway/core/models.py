@@ -128,6 +128,8 @@ class Client(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("reminder_hour BETWEEN 0 AND 23", name="reminder_hour"),
         CheckConstraint(f"programme IS NULL OR {_in('programme', PROGRAMMES)}", name="programme"),
+        # A clinic file number is unique within its site; found by exact match (console search).
+        Index("uq_clients_clinic_number_site", "clinic_number", "site_id", unique=True),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
@@ -135,6 +137,8 @@ class Client(TimestampMixin, db.Model):
     language: Mapped[str] = mapped_column(String(8))  # ISO 639-1, e.g. en, pt, sw, ny, st, zu
     name: Mapped[str | None] = mapped_column(String(120))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    # Her file number at the clinic (optional, as the clinic writes it).
+    clinic_number: Mapped[str | None] = mapped_column(String(30))
     programme: Mapped[str | None] = mapped_column(String(20))
     # Local hour (0-23, in the client's zone) at which she prefers reminders.
     reminder_hour: Mapped[int] = mapped_column(SmallInteger, default=9)

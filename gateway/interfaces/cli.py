@@ -184,7 +184,8 @@ def import_clients(path: Path, site_id, country, report_path, plan):
 
 
 @reminders_cli.command("send-due")
-@click.option("--now", "now_text", help="Pretend it is this UTC moment (YYYY-MM-DDTHH:MM), for trials and tests.")
+@click.option("--now", "now_text", is_flag=False, flag_value="", default=None,
+              help="Pretend it is this UTC moment (YYYY-MM-DDTHH:MM), for trials and tests; alone: this moment.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Send the queued messages here and now (not through a worker), and wait for them.")
 def send_due_command(now_text, wait):

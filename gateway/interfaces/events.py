@@ -2,6 +2,7 @@
 event (``gateway.appointments.events``), or a ValidationError naming every field that is wrong."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Callable, Mapping
 
 from gateway.appointments import events
@@ -51,3 +52,17 @@ def parse(body: Any, problems: Callable[[str, Mapping[str, Any]], dict[str, str]
             errors = {**problems(kind, {k: v for k, v in values.items() if k not in errors}), **errors}
         raise ValidationError("some fields are not valid", errors)
     return events.EVENTS[kind](**{k: v for k, v in values.items() if v is not None or k == "name"})
+
+
+def parse_visit(body: Mapping[str, Any]) -> tuple[int, dt.date]:
+    """A child's visit (``{"infant_id", "date"}``): the child's id and the day; ValidationError names what is wrong."""
+    errors: dict[str, str] = {}
+    values = {}
+    for name, reader in (("infant_id", fields.identifier), ("date", lambda v: fields.date(v, required=True))):
+        try:
+            values[name] = reader(body.get(name))
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    return values["infant_id"], values["date"]

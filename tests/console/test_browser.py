@@ -202,3 +202,34 @@ def test_every_page_fits_360_px_and_loads_nothing_from_elsewhere(browser, live_s
     assert too_wide == {}
     assert watch.foreign == []
     assert watch.errors == []
+
+
+def test_the_client_page_reads_well_at_360_px(browser, live_server, seeded, people):
+    """Her phone line is dark text on the page (not the USSD handset's dark box), and her changes are words, each
+    action on one line: nothing is broken mid-word ("client.enrolle d")."""
+    from gateway.clients import enrolment
+
+    client = seeded["hostile"]
+    enrolment.update(client, {"name": "Zodwa Dlamini", "reminder_hour": 10}, f"user:{people['nurse'].id}")
+    db.session.commit()
+    for who, url in (("nurse", f"/console/clients/{client.id}"), ("admin", "/console/audit")):
+        context = browser.new_context(viewport=NARROW)
+        page = context.new_page()
+        sign_in(page, live_server, people[who].email)
+        page.goto(live_server + url)
+        shot(page, f"360-readable-{who}")
+        if who == "nurse":
+            line = page.evaluate("""() => { const p = document.querySelector('a[href^="tel:"]').parentElement;
+                const s = getComputedStyle(p); return [p.className, s.backgroundColor, s.color]; }""")
+            assert line[0] != "phone" and line[1] == "rgba(0, 0, 0, 0)", line  # no box: the page's white
+            assert page.evaluate("getComputedStyle(document.querySelector('a[href^=\"tel:\"]')).color") \
+                == "rgb(11, 92, 173)"  # the console's link colour, on white
+        labels = page.evaluate("""() => [...document.querySelectorAll('.audit-action')].map(
+            e => [e.textContent, e.getClientRects().length])""")
+        assert labels and all(lines == 1 for _, lines in labels), labels
+        assert "Details changed" in [text for text, _ in labels]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        wraps = page.evaluate("""() => [...document.querySelectorAll('td, ul.changes li')].map(
+            e => getComputedStyle(e).overflowWrap)""")
+        assert "anywhere" not in wraps
+        context.close()

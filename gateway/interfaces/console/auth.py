@@ -108,11 +108,11 @@ def actor() -> str:
 
 
 def admin_required(view):
-    """Only admins may open this page; coordinators get 403."""
+    """Only admins may open this page; to coordinators it answers 404, as if it did not exist."""
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         if not current_user.is_admin:
-            abort(403)
+            abort(404)
         return view(*args, **kwargs)
     return wrapped
 

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.adapters.database import db
 from gateway.i18n import format_date
 from gateway.core.phones import masked
-from gateway.interfaces.console import bp, scope
+from gateway.interfaces.console import audit_view, bp, scope
 
 
 KIND_LABELS = {"art_refill": "Medicine pick-up", "immunisation": "Immunisation", "infant_hiv_test": "Infant HIV test"}
@@ -55,6 +55,10 @@ def day(value: dt.date | str | None) -> str:
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     return format_date(value, "en", year=True)
+
+
+bp.add_app_template_filter(audit_view.action_label, "action_label")
+bp.add_app_template_filter(audit_view.change_lines, "change_lines")
 
 
 @bp.app_template_filter("masked")
@@ -93,7 +97,7 @@ def _csrf_error(exc: CSRFError):
 
 @bp.errorhandler(403)
 def _forbidden(exc: HTTPException):
-    return _error_page(403, "Not for your role", "This page is for admins.")
+    return _error_page(403, "Not allowed", "Your role may not do this.")
 
 
 @bp.errorhandler(404)

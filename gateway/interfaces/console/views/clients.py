@@ -24,7 +24,8 @@ from gateway.core.phones import PhoneError, normalise
 from gateway.schedules import schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor
-from gateway.interfaces.console.views import KIND_LABELS, actor_names, local_time
+from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
+from gateway.interfaces.console.views.today import _back
 
 SEARCH_LIMIT = 50
 TIMELINE_MESSAGES = 200
@@ -32,9 +33,10 @@ TIMELINE_MESSAGES = 200
 FORMS = {
     "art_dispensed": ("date", "days_supply"),
     "dose_given": ("infant_id", "dose", "date"),
+    "visit": ("infant_id", "date"),
     "infant_born": ("date_of_birth", "name", "hiv_exposed"),
     "breastfeeding_ended": ("infant_id", "date"),
-    "details": ("name", "phone", "language", "reminder_hour"),
+    "details": ("name", "phone", "clinic_number", "language", "reminder_hour"),
     "message": ("template",),
 }
 
@@ -42,7 +44,7 @@ FORMS = {
 # --- search -----------------------------------------------------------------------------------------
 
 def _search(text: str):
-    """Clients matching a phone (any local or international form, or its last digits) or a name."""
+    """Clients matching a phone (any local or international form, or its last digits), a name or a clinic number."""
     settings = current_app.config["SETTINGS"]
     conditions = []
     countries = {s.country for s in scope.visible_sites()} | {settings.default_country}
@@ -55,10 +57,13 @@ def _search(text: str):
     if phones:
         conditions.append(Client.phone.in_(phones))
     digits = re.sub(r"[\s\-.()+]", "", text)
-    if digits.isdigit() and len(digits.lstrip("0")) >= 4:
-        conditions.append(Client.phone.endswith(digits.lstrip("0")))
+    if digits.isdigit() and len(digits) >= 4:
+        # The last digits as typed ("0101" ends +27825550101), and without a national trunk 0.
+        conditions.extend(Client.phone.endswith(d) for d in {digits, digits.lstrip("0")} if len(d) >= 4)
     if any(ch.isalpha() for ch in text):
         conditions.append(func.lower(Client.name).contains(text.lower(), autoescape=True))
+    if len(text) <= enrolment.CLINIC_NUMBER_CHARS:
+        conditions.append(Client.clinic_number == text)  # her clinic file number, exactly
     if not conditions:
         return []
     return db.session.scalars(scope.visible_clients().where(or_(*conditions))
@@ -128,13 +133,17 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     country_schedule = schedule_for(client.country)
     doses = {i.id: [d.name for d in country_schedule.doses if i.hiv_exposed or not d.hiv_exposed_only]
              for i in client.infants}
+    due_by_today = {i.id: [a["name"] for a in schedule["appointments"] if a.get("infant_id") == i.id
+                           and a["status"] in ("due", "overdue") and a["due_date"] <= today.isoformat()]
+                    for i in client.infants}
     defaults = {
         "art_dispensed": {"date": today.isoformat(), "days_supply": str(client.art_days_supply or 30)},
         "dose_given": {"date": today.isoformat()},
+        "visit": {"date": today.isoformat()},
         "infant_born": {"hiv_exposed": "true"},
         "breastfeeding_ended": {"date": today.isoformat()},
-        "details": {"name": client.name or "", "phone": client.phone, "language": client.language,
-                    "reminder_hour": str(client.reminder_hour)},
+        "details": {"name": client.name or "", "phone": client.phone, "clinic_number": client.clinic_number or "",
+                    "language": client.language, "reminder_hour": str(client.reminder_hour)},
     }
     state = {name: {"values": {**defaults.get(name, {}), **forms.get(name, {}).get("values", {})},
                     "errors": forms.get(name, {}).get("errors", {})} for name in FORMS}
@@ -146,7 +155,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
         next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
-        forms=state, doses=doses, languages=LANGUAGES, next_pickup=next_pickup,
+        forms=state, doses=doses, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
         hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
         one_offs=actions.one_off_messages(client), audit_entries=history_entries,
         actors=actor_names(history_entries),
@@ -187,18 +196,38 @@ def client_event(client_id: int):
     return redirect(url_for("console.client_page", client_id=client.id))
 
 
+@bp.post("/clients/<int:client_id>/visit")
+def client_visit(client_id: int):
+    """Visit done: every dose and test due for one child by the day, recorded at once (``appointments.visit_done``)."""
+    client = scope.client_or_404(client_id)
+    values = {name: request.form.get(name, "").strip() for name in FORMS["visit"]}
+    body = {**values, "infant_id": int(values["infant_id"]) if values["infant_id"].isdigit() else values["infant_id"]}
+    try:
+        infant_id, date = events.parse_visit(body)
+        infant, given, waiting = appointments.visit_done(client, infant_id, date, actor())
+    except ValidationError as exc:
+        return _failed(client, "visit", exc, values)
+    db.session.commit()
+    message = f"Visit recorded for {infant.name or 'her baby'} on {day(values['date'])}: {', '.join(given)}."
+    if waiting:
+        message += f" Not given with them (they wait after a dose given now): {', '.join(waiting)}; see the timeline."
+    flash(message, "ok")
+    return redirect(_back(url_for("console.client_page", client_id=client.id)))
+
+
 @bp.post("/clients/<int:client_id>/details")
 def client_details(client_id: int):
-    """Change her name, phone, language or reminder hour (``enrolment.parse_changes`` / ``update``)."""
+    """Change her name, phone, clinic number, language or reminder hour (``enrolment.parse_changes`` / ``update``)."""
     client = scope.client_or_404(client_id)
-    values = {name: request.form.get(name, "").strip() for name in FORMS["details"]}
-    current = {"name": client.name or "", "phone": client.phone, "language": client.language,
-               "reminder_hour": str(client.reminder_hour)}
+    values = {name: request.form.get(name, "").strip() for name in FORMS["details"] if name in request.form}
+    current = {"name": client.name or "", "phone": client.phone, "clinic_number": client.clinic_number or "",
+               "language": client.language, "reminder_hour": str(client.reminder_hour)}
     body = {k: v for k, v in values.items() if v != current[k]}
     if body.get("phone") == "":
         body["phone"] = None  # let the service say the phone is required
-    if "name" in body and body["name"] == "":
-        body["name"] = None
+    for optional in ("name", "clinic_number"):
+        if body.get(optional) == "":
+            body[optional] = None
     if not body:
         flash("Nothing changed.", "info")
         return redirect(url_for("console.client_page", client_id=client.id))

@@ -21,7 +21,7 @@ from gateway.interfaces.console.auth import actor
 log = logging.getLogger(__name__)
 
 INFANT_ROWS = 2  # twins are common enough; more infants are added later as births
-FIELDS = ("phone", "name", "site_id", "programme", "language", "reminder_hour", "expected_delivery_date",
+FIELDS = ("phone", "name", "clinic_number", "site_id", "programme", "language", "reminder_hour", "expected_delivery_date",
           "art.last_dispensed", "art.days_supply", "consent", "request") + tuple(
     f"infants[{i}].{k}" for i in range(INFANT_ROWS) for k in ("date_of_birth", "name", "hiv_exposed"))
 # Imports of up to this many new clients are planned at once; bigger ones by a worker, within minutes.
@@ -56,7 +56,7 @@ def _open_request(task_id: str) -> Task | None:
 
 def _body(values: dict[str, str], site: Site | None) -> tuple[dict, dict[int, int]]:
     """The form as the JSON API's enrolment body; also which form row each infant came from."""
-    body = {k: values[k] for k in ("phone", "name", "programme", "language", "reminder_hour",
+    body = {k: values[k] for k in ("phone", "name", "clinic_number", "programme", "language", "reminder_hour",
                                    "expected_delivery_date")}
     body["country"] = _country(site)
     if site is not None:
@@ -135,6 +135,8 @@ def enrol_submit():
         client = enrolment.enrol(data, actor())
     except Conflict as exc:
         db.session.rollback()
+        if "phone" not in exc.fields:  # her clinic number is another client's
+            return _render_form(values, dict(exc.fields), 409, task)
         existing = db.session.scalar(scope.visible_clients().where(Client.phone == data.phone))
         return _render_form(values, {"phone": exc.fields.get("phone", exc.message)}
                             | ({"existing": str(existing.id)} if existing else {}), 409, task)

@@ -127,9 +127,9 @@ def _close(task_id: int, status: str):
     return redirect(_back())
 
 
-def _back() -> str:
-    """Back to the dashboard the form was on (a path of ours only)."""
+def _back(default: str | None = None) -> str:
+    """Back to the page the form was on (a path of ours only), else ``default`` (the dashboard)."""
     target = request.form.get("next", "")
     if target.startswith("/console/") and not target.startswith("//"):
         return target
-    return url_for("console.today")
+    return default or url_for("console.today")
