@@ -168,3 +168,11 @@ def test_art_status_follows_the_thresholds(client, admin_headers, days_late, sta
     cid = _enrol(client, admin_headers, art={"last_dispensed": dispensed.isoformat(), "days_supply": 30})
     art = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["art"]
     assert (art["status"], art["days_late"]) == (status, days_late)
+
+
+@pytest.mark.parametrize("kind", [[], {}, 7, None, True])
+def test_an_event_type_that_is_not_text_is_a_422_naming_type(client, admin_headers, kind):
+    made = client.post("/api/v1/clients", json={"phone": "0825550777"}, headers=admin_headers).get_json()
+    r = client.post(f"/api/v1/clients/{made['id']}/events", json={"type": kind, "date": "2026-01-01"},
+                    headers=admin_headers)
+    assert r.status_code == 422 and "type" in r.get_json()["fields"]

@@ -37,7 +37,7 @@ def parse(body: Any, problems: Callable[[str, Mapping[str, Any]], dict[str, str]
     if not isinstance(body, Mapping):
         raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
     kind = body.get("type")
-    if kind not in events.EVENTS:
+    if not isinstance(kind, str) or kind not in events.EVENTS:
         raise ValidationError("unknown event type", {"type": f"must be one of {', '.join(events.EVENT_TYPES)}"})
     wanted = _FIELDS[kind]
     errors = {str(key)[:40]: "unknown field for this event" for key in set(body) - set(wanted) - {"type"}}
