@@ -30,13 +30,14 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
 
-    from . import cli, console, extensions, health, redis_store, web
+    from . import cli, console, extensions, health, redis_store, translations, web
     from .api import bp as api_bp
     from .callbacks import bp as callbacks_bp
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
     redis_store.init_app(app)
+    translations.init_app(app)
     cli.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)

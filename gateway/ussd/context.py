@@ -31,7 +31,7 @@ from ..clients.enrolment import local_today
 from ..countries import COUNTRIES
 from ..extensions import db
 from ..i18n import language as supported_language
-from ..i18n import render
+from ..i18n import offered_languages, render
 from ..models import Appointment, Client, Site, Task, User
 from ..phones import masked, region_of
 
@@ -232,7 +232,8 @@ def first_site(user: User) -> Site | None:
 def build_context(caller: Caller, max_chars: int, replaying: bool = False) -> menus.Context:
     """The engine's context for one request of ``caller`` at a screen limit of ``max_chars``."""
     today = caller.today()
-    common = dict(today=today, language=caller.language, max_chars=max_chars, country=caller.country)
+    common = dict(today=today, language=caller.language, max_chars=max_chars, country=caller.country,
+                  languages=offered_languages())
     if caller.kind == "client":
         view = caller.view
         return menus.Context(

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import appointments, audit, clock, messaging, reminders, users
 from ..clients import enrolment
-from ..countries import LANGUAGES
+from ..i18n import offered_languages
 from ..errors import Conflict, GatewayError
 from ..extensions import db
 from ..models import AuditEntry, Client, Task, UssdSession, User
@@ -134,8 +134,8 @@ def register_baby(effect, caller) -> tuple[str, int]:
 def set_language(effect, caller) -> tuple[str, int]:
     client = _client(caller)
     lang = effect["lang"]
-    if lang not in LANGUAGES:
-        raise ValueError("unknown language")
+    if lang not in offered_languages():  # the menu offered it, but it may have been withdrawn since
+        raise ValueError("language not offered")
     enrolment.update(client, {"language": lang}, caller.actor)
     return "client", client.id
 

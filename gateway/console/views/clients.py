@@ -13,6 +13,7 @@ from ...clients import enrolment
 from ...countries import LANGUAGES
 from ...errors import GatewayError, ValidationError
 from ...extensions import db
+from ...i18n import offered_languages
 from ...messaging import enqueue_pending, set_opt_out
 from ...models import AuditEntry, Client, Message
 from ...phones import PhoneError, normalise
@@ -142,6 +143,8 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
         forms=state, doses=doses, languages=LANGUAGES, next_pickup=next_pickup,
+        # Her own language stays choosable even if it is no longer offered; others only once offered.
+        offered={c: n for c, n in LANGUAGES.items() if c in offered_languages() or c == client.language},
         hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
         one_offs=actions.one_off_messages(client), audit_entries=history_entries,
         actors=actor_names(history_entries),

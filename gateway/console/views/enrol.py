@@ -13,6 +13,7 @@ from ...clients.importer import COLUMNS, CsvFileError
 from ...countries import COUNTRIES, LANGUAGES
 from ...errors import Conflict, ValidationError
 from ...extensions import db
+from ...i18n import offered_languages
 from ...models import PROGRAMMES, Client, Site, Task
 from .. import actions, bp, imports, scope
 from ..auth import actor
@@ -90,7 +91,7 @@ def _form_errors(fields: dict[str, str], rows: dict[int, int]) -> dict[str, str]
 def _render_form(values, errors, status=200, task=None):
     sites = scope.visible_sites()
     return render_template("console/enrol.html", values=values, errors=errors, sites=sites, task=task,
-                           programmes=PROGRAMMES, languages=LANGUAGES, countries=COUNTRIES,
+                           programmes=PROGRAMMES, languages={c: LANGUAGES[c] for c in offered_languages()}, countries=COUNTRIES,
                            hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
                            infant_rows=range(INFANT_ROWS), default_hour=enrolment.DEFAULT_REMINDER_HOUR,
                            # No date in the future; a day's margin for zones ahead of UTC.
