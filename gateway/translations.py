@@ -287,6 +287,8 @@ def check_many(lang: str, texts: Mapping[str, i18n.Value], limits: Iterable[int]
     ``focus`` names the one text the report's facts (SMS parts, longest screen) describe.
     """
     limits = tuple(sorted(set(limits)))
+    if focus is None and len(texts) == 1:
+        focus = next(iter(texts))
     report = Report()
     for key, value in texts.items():
         report.problems += _own_problems(lang, key, value)
@@ -499,8 +501,8 @@ def import_po(lang: str, data: bytes, actor: str, limits: Iterable[int] = (menus
         problems = check_many(lang, texts, limits).problems
         if problems:
             # Whose fault? Each text on its own over what is in force; what only fails together is named as is.
-            blamed = [p for key, value in texts.items() for p in check_many(lang, {key: value}, limits).problems]
-            problems = [Problem(p.check, p.message, p.key) for p in blamed] or problems
+            problems = [Problem(p.check, p.message, key) for key, value in texts.items()
+                        for p in check_many(lang, {key: value}, limits).problems] or problems
     if problems:
         raise TranslationError([_with_msgid(p) for p in problems])
     result = ImportResult()

@@ -6,6 +6,7 @@
 - ``delivery``: outbox and delivery, retries, charts
 - ``admin``: users, sites, schedules, audit log, operations, alerts
 - ``phone``: the USSD phone, real USSD sessions played in the page
+- ``translations``: texts in each language, written and reviewed by programme staff (admins)
 """
 from __future__ import annotations
 
@@ -106,4 +107,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from . import admin, clients, delivery, enrol, phone, today  # noqa: E402,F401  (routes register on bp)
+from . import admin, clients, delivery, enrol, phone, today, translations  # noqa: E402,F401  (routes register on bp)
