@@ -1,8 +1,7 @@
 """Texts written by programme staff: their checks, PO files, and a language offered only when complete.
 
-No real translation is written here. Texts in the languages under test are
-clearly fake markers (the English in capitals, ``{placeholders}`` kept), kept in
-the test database only, never in a shipped catalogue.
+No real translation is written here: texts in the language under test are
+clearly fake markers (``tests/fake_texts.py``) kept in the test database only.
 """
 from __future__ import annotations
 
@@ -14,33 +13,19 @@ from sqlalchemy import func, select
 from gateway import i18n, translations
 from gateway.extensions import db
 from gateway.models import AuditEntry, Translation
+from tests import fake_texts
+from tests.fake_texts import fake, fresh_texts  # noqa: F401  (a fixture)
 
 LANG = "xh"  # empty in the shipped files: not offered until every text is reviewed
 
 
-def fake(text: str) -> str:
-    """A marker no one could take for a translation: the English in capitals, placeholders as they are."""
-    return re.sub(r"[^{}]+(?=\{|$)|(?<=\})[^{}]+", lambda m: m.group(0).upper(), text)
-
-
-def fake_all(lang: str = LANG, leave_out: tuple[str, ...] = (), state: str = "reviewed") -> None:
-    """Fake-marker rows for every text of ``lang`` but ``leave_out``, written straight to the test database."""
-    for key in i18n.keys():
-        if key not in leave_out:
-            db.session.add(Translation(language=lang, key=key, text=fake(translations.as_text(translations.english(key))),
-                                       state=state, updated_by="test"))
-    db.session.commit()
-    translations.changed()
-
-
 @pytest.fixture(autouse=True)
-def fresh_texts(app):
-    """Every test starts and ends with the shipped texts only in this process."""
-    translations.load()
-    yield
-    db.session.rollback()
-    i18n.install({})
-    translations.load()
+def _fresh(fresh_texts):
+    """Every test starts and ends with the shipped texts only."""
+
+
+def fake_all(lang: str = LANG, **kwargs) -> None:
+    fake_texts.fake_all(lang, **kwargs)
 
 
 def problems(report) -> list[str]:
