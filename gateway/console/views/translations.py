@@ -52,10 +52,9 @@ def translation_language(lang: str):
 
 
 def _form_text() -> tuple[str, str, str]:
-    key = request.form.get("key", "")
-    text = request.form.get("text", "")[:MAX_TEXT]
-    state = request.form.get("state", "draft")
-    return key, text, state
+    """(key, text, state) of the text whose button was pressed: ``save=<state>:<key>``, its text in ``text:<key>``."""
+    state, _, key = request.form.get("save", "").partition(":")
+    return key, request.form.get(f"text:{key}", "")[:MAX_TEXT], state
 
 
 @bp.post("/translations/<lang>")
