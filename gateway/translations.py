@@ -298,9 +298,17 @@ def check_many(lang: str, texts: Mapping[str, i18n.Value], limits: Iterable[int]
     overrides = reviewed_texts(lang)
     overrides.setdefault(lang, {}).update(texts)
     with i18n.trying(overrides):
-        report.problems += _sms_problems(lang, report, focus)
-        report.problems += _ussd_problems(lang, limits, report, focus)
+        report.problems += _few(_sms_problems(lang, report, focus))
+        report.problems += _few(_ussd_problems(lang, limits, report, focus))
     return report
+
+
+def _few(problems: list[Problem], shown: int = 3) -> list[Problem]:
+    """The first few problems of one check, and how many more: a word too long breaks every screen it is on."""
+    if len(problems) <= shown:
+        return problems
+    first = problems[0]
+    return problems[:shown] + [Problem(first.check, f"and {len(problems) - shown} more like these", first.key)]
 
 
 def check_text(lang: str, key: str, text: str, limits: Iterable[int] = (menus.DEFAULT_MAX_CHARS,)) -> Report:

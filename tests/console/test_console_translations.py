@@ -88,9 +88,11 @@ def test_edit_review_and_the_language_goes_live(as_role, sites):
     assert ">1<" in admin.text("/console/translations").split('id="lang-xh"')[1].split("</tr>")[0]  # 1 missing
     assert 'value="xh"' not in admin.text("/console/enrol")
     r = admin.post("/console/translations/xh", save("ussd.back", "BACK", "draft"))
-    assert r.status_code == 302 and r.headers["Location"].endswith("/console/translations/xh#t-ussd-back")
-    page = admin.text("/console/translations/xh")
-    assert "1 in draft" in page and "not offered" in page
+    assert r.status_code == 302
+    assert r.headers["Location"].endswith("/console/translations/xh?saved=ussd.back#t-ussd-back")
+    page = admin.text("/console/translations/xh?saved=ussd.back")
+    assert "1 in draft" in page and "not offered" in page and "Saved as draft." in page
+    assert "by Ada Admin" in page  # who changed it, by name
     assert i18n.render("ussd.back", LANG) == "Back"  # clients never see a draft
     r = admin.post("/console/translations/xh", save("ussd.back", "BACK", "reviewed"))
     assert r.status_code == 302

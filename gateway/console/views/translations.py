@@ -6,6 +6,8 @@ typed, and saving runs the same checks again (docs/translations.md).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -13,10 +15,10 @@ from ... import translations
 from ...countries import LANGUAGES
 from ...extensions import db
 from ...i18n import offered_languages
-from ...models import TRANSLATION_STATES
 from ...ussd import screen_limits
 from .. import bp
 from ..auth import actor
+from . import actor_names
 
 MAX_TEXT = 2000  # far above any screen or SMS; anything longer is not a text of ours
 
@@ -40,9 +42,10 @@ def _language_page(lang: str, errors: dict[str, list[dict]] | None = None, typed
                    import_problems: list | None = None, status: int = 200):
     entries = translations.entries(lang)
     state = next(s for s in translations.statuses() if s.code == lang)
+    names = actor_names([SimpleNamespace(actor=e.updated_by) for e in entries if e.updated_by])
     return render_template("console/translation_language.html", lang=lang, name=LANGUAGES[lang], entries=entries,
                            status=state, errors=errors or {}, typed=typed or {}, import_problems=import_problems,
-                           states=TRANSLATION_STATES, limit=min(screen_limits())), status
+                           limit=min(screen_limits()), names=names, saved=request.args.get("saved")), status
 
 
 @bp.get("/translations/<lang>")
@@ -73,7 +76,8 @@ def translation_save(lang: str):
     translations.changed()
     offered = lang in offered_languages()
     flash(f"{key}: saved as {state}." + (f" {LANGUAGES[lang]} is offered to clients." if offered else ""), "ok")
-    return redirect(url_for("console.translation_language", lang=lang) + f"#t-{key.replace('.', '-')}")
+    # Back to the text just saved (the page is long), which says so itself: the message above is out of sight.
+    return redirect(url_for("console.translation_language", lang=lang, saved=key) + f"#t-{key.replace('.', '-')}")
 
 
 @bp.post("/translations/<lang>/check")
