@@ -205,7 +205,7 @@ def _whats(lang: str) -> list[str]:
 
 def _worst_dates(lang: str) -> set[str]:
     """The dates that can cost most: the longest, and the longest outside GSM-7 (such as "sáb")."""
-    dates = {i18n.format_date(d, lang) for d in DAYS}
+    dates = sorted({i18n.format_date(d, lang) for d in DAYS})  # sorted: the same one of equal lengths each run
     foreign = [d for d in dates if not i18n.is_gsm7(d)]
     return {max(dates, key=len), *([max(foreign, key=len)] if foreign else [])}
 
@@ -454,7 +454,6 @@ class ImportResult:
     changed: int = 0
     unchanged: int = 0
     drafts: int = 0
-    skipped_empty: int = 0
 
 
 def read_po_file(lang: str, data: bytes) -> dict[str, tuple[i18n.Value, str]]:
