@@ -165,6 +165,7 @@ def refresh(force: bool = False) -> None:
         if force or token != _loaded["token"]:
             load(token)
     except Exception:  # noqa: BLE001  why: rendering with the last texts beats refusing a caller
+        db.session.rollback()  # a failed read must not leave the request's transaction unusable
         log.warning("translations: could not refresh, keeping the texts in use", exc_info=True)
 
 

@@ -147,5 +147,5 @@ def test_po_export_and_import_through_the_page(as_role):
                    content_type="multipart/form-data")
     assert r.status_code == 302
     assert "xh.po: 3 texts changed (1 as drafts), 0 unchanged." in admin.text("/console/translations/xh")
-    assert dict(db.session.execute(select(Translation.key, Translation.state)).tuples().all()) == {
+    assert {key: state for key, state in db.session.execute(select(Translation.key, Translation.state))} == {
         "label.own_visit": "reviewed", "ussd.back": "reviewed", "ussd.more": "draft"}
