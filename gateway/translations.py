@@ -154,7 +154,8 @@ def load(token: str | None = None) -> None:
 def refresh(force: bool = False) -> None:
     """Install the texts again if any process changed them since; cheap enough for every request.
 
-    Never fails a request: with Redis or the database unreachable the texts in use stay.
+    Asks Redis at most every ``REFRESH_SECONDS`` (``force``: now). Never fails a
+    request: with Redis or the database unreachable the texts in use stay.
     """
     now = time.monotonic()
     if not force and now - _loaded["checked"] < REFRESH_SECONDS:
@@ -162,11 +163,17 @@ def refresh(force: bool = False) -> None:
     _loaded["checked"] = now
     try:
         token = _token()
-        if force or token != _loaded["token"]:
+        if token != _loaded["token"]:
             load(token)
     except Exception:  # noqa: BLE001  why: rendering with the last texts beats refusing a caller
         db.session.rollback()  # a failed read must not leave the request's transaction unusable
         log.warning("translations: could not refresh, keeping the texts in use", exc_info=True)
+
+
+def forget() -> None:
+    """Drop this process's copy (shipped texts only until the next ``refresh``, which reads them again)."""
+    i18n.install({})
+    _loaded.update(token=object(), checked=float("-inf"))
 
 
 def changed() -> None:

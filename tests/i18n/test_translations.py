@@ -134,11 +134,12 @@ def test_a_language_is_offered_only_when_every_text_is_reviewed():
 def test_another_process_sees_a_change_through_the_redis_token():
     fake_all()
     assert LANG in i18n.offered_languages()
-    i18n.install({})  # this process forgets, as another process that never loaded them
-    translations.refresh(force=False)  # checked less than a second ago: nothing is read
+    i18n.install({})  # as a process whose copy is older
+    translations.refresh()  # checked less than a second ago: Redis is not even asked
     assert LANG not in i18n.offered_languages()
-    translations.refresh(force=True)  # the token says nothing changed since: nothing is read either
-    translations._loaded["token"] = "an older token"
+    translations.refresh(force=True)  # asked now: the token is the one this copy was loaded with
+    assert LANG not in i18n.offered_languages()
+    translations._loaded["token"] = "an older token"  # another process changed a text since
     translations.refresh(force=True)
     assert LANG in i18n.offered_languages()
 
