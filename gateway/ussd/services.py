@@ -27,9 +27,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import appointments, audit, clock, messaging, reminders, users
 from ..clients import enrolment
-from ..i18n import offered_languages
 from ..errors import Conflict, GatewayError
 from ..extensions import db
+from ..i18n import offered_languages
 from ..models import AuditEntry, Client, Task, UssdSession, User
 from ..phones import masked
 from .context import Caller, CallerChanged, first_site
