@@ -36,10 +36,11 @@ from sqlalchemy import select
 import menus
 from menus.definitions import screen_texts
 
-from . import audit, i18n
-from .countries import LANGUAGES
-from .extensions import db
-from .models import TRANSLATION_STATES, Translation
+from gateway.core import audit
+from gateway import i18n
+from gateway.core.countries import LANGUAGES
+from gateway.adapters.database import db
+from gateway.core.models import TRANSLATION_STATES, Translation
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ _loaded = {"token": object(), "checked": float("-inf")}  # this process's copy: 
 
 
 def _token() -> str | None:
-    from .redis_store import get_redis
+    from gateway.adapters.redis_store import get_redis
     raw = get_redis().get(VERSION_KEY)
     return raw.decode() if raw else None
 
@@ -179,7 +180,7 @@ def forget() -> None:
 def changed() -> None:
     """After a commit that changed texts: install them here and tell every other process."""
     token = uuid.uuid4().hex
-    from .redis_store import get_redis
+    from gateway.adapters.redis_store import get_redis
     try:
         get_redis().set(VERSION_KEY, token)
     except Exception:  # noqa: BLE001  why: the change is committed; other processes see it once Redis is back

@@ -10,8 +10,8 @@ import re
 import pytest
 
 from gateway import i18n, translations
-from gateway.extensions import db
-from gateway.models import Translation
+from gateway.adapters.database import db
+from gateway.core.models import Translation
 
 
 def fake(text: str) -> str:

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway import i18n
-from gateway.extensions import db
-from gateway.models import AuditEntry, Translation
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Translation
 from tests.fake_texts import fake_all, fresh_texts  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("fresh_texts")

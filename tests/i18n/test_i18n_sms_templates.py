@@ -3,7 +3,7 @@
 import pytest
 
 from gateway import i18n, translations
-from gateway.countries import LANGUAGES
+from gateway.core.countries import LANGUAGES
 
 BUDGET = translations.SMS_PARTS  # SMS parts per message, for every template
 KINDS = ("art_refill", "immunisation", "infant_hiv_test")

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway import i18n, translations
-from gateway.extensions import db
-from gateway.models import AuditEntry, Translation
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Translation
 from tests import fake_texts
 from tests.fake_texts import fake, fresh_texts  # noqa: F401  (a fixture)
 

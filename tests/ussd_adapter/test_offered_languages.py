@@ -2,7 +2,7 @@
 import pytest
 
 from gateway import i18n
-from gateway.extensions import db
+from gateway.adapters.database import db
 from tests.fake_texts import fake_all, fresh_texts  # noqa: F401  (a fixture)
 from tests.ussd_adapter.conftest import CLIENT_PHONE, COORDINATOR_PHONE
 

@@ -11,14 +11,14 @@ from types import SimpleNamespace
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ... import translations
-from ...countries import LANGUAGES
-from ...extensions import db
-from ...i18n import offered_languages
-from ...ussd import screen_limits
-from .. import bp
-from ..auth import actor
-from . import actor_names
+from gateway import translations
+from gateway.core.countries import LANGUAGES
+from gateway.adapters.database import db
+from gateway.i18n import offered_languages
+from gateway.ussd import screen_limits
+from gateway.interfaces.console import bp
+from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.views import actor_names
 
 MAX_TEXT = 2000  # far above any screen or SMS; anything longer is not a text of ours
 
