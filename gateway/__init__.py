@@ -33,10 +33,12 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from gateway import ussd
     from gateway.adapters import database, redis_store
     from gateway.interfaces import api, callbacks, cli, console, health, home
+    from gateway import translations
 
     database.init_app(app, migrations=str(Path(__file__).parent.parent / "migrations"))
     redis_store.init_app(app)
     ussd.init_app(app)  # every menu, action and effect handler checked now: a broken one stops the start
+    translations.init_app(app)
     cli.init_app(app)
     health.init_app(app)
     api.init_app(app)

@@ -18,6 +18,7 @@ from flask import current_app
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
+from gateway import translations
 from gateway.adapters.database import db
 from gateway.adapters.redis_store import get_redis
 
@@ -212,6 +213,11 @@ class _PeriodicTable:
             except Exception:  # a Redis hiccup must not stop the worker; the next tick retries
                 log.exception("could not enqueue periodic jobs")
         return result
+
+
+    def execute_job(self, job, queue):
+        translations.refresh()  # the texts programme staff changed, as a web request gets them
+        return super().execute_job(job, queue)
 
 
 class GatewayWorker(_PeriodicTable, SimpleWorker):

@@ -104,8 +104,9 @@ class _Reader:
             store, target = self.text(where, data, "store", True), self.text(where, data, "next", True)
             if "options" in data:
                 self.fail(where, "has both options and options_from")
-            # The languages the gateway speaks, each in its own name, in countries.LANGUAGES order.
-            return tuple(Option(key=str(i), next=target or "", text=name, set={store or "": code})
+            # The languages the gateway knows, each in its own name, in countries.LANGUAGES order; a caller
+            # sees only the offered ones (Context.languages), numbered afresh.
+            return tuple(Option(key=str(i), next=target or "", text=name, set={store or "": code}, language=code)
                          for i, (code, name) in enumerate(LANGUAGES.items(), start=1))
         for key in ("store", "next"):
             if key in data:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -128,6 +128,8 @@ class Context:
     visits: Sequence[tuple[Any, str]] | Callable[[], Sequence[tuple[Any, str]]] = ()
     lookup_client: Callable[[str], Sequence[tuple[Any, str]] | None] | None = None
     list_callbacks: Callable[[], Sequence[str]] | None = None
+    # The languages a caller may choose (i18n.offered_languages()); None shows every one, as the checks need.
+    languages: Sequence[str] | None = None
 
     def __post_init__(self):
         if self.max_chars < 40:  # the settings refuse less, too: no menu is usable below it
@@ -149,10 +151,12 @@ class Option:
     set: Mapping[str, str] = field(default_factory=dict)  # answers this choice sets
     when: str | None = None  # shown only if this context flag is true
     unless: str | None = None  # shown only if this context flag is false
+    language: str | None = None  # options_from languages: the code it offers, shown only while offered
 
     def visible(self, ctx: Context) -> bool:
         return (self.when is None or bool(getattr(ctx, self.when))) and \
-            (self.unless is None or not getattr(ctx, self.unless))
+            (self.unless is None or not getattr(ctx, self.unless)) and \
+            (self.language is None or ctx.languages is None or self.language in ctx.languages)
 
     def caption(self, lang: str) -> str:
         return i18n.render(self.label, lang, **self.params) if self.label else (self.text or "")
@@ -466,9 +470,17 @@ def _read_source(screen: Screen, state: Mapping[str, Any], ctx: Context, lang: s
     return lines
 
 
+def _shown(screen: Screen, ctx: Context) -> list[Option]:
+    """The options this caller sees; a list of languages holds the offered ones only, numbered 1, 2, 3..."""
+    shown = [o for o in screen.options if o.visible(ctx)]
+    if any(o.language for o in shown):
+        shown = [replace(o, key=str(i)) for i, o in enumerate(shown, start=1)]
+    return shown
+
+
 def _choice_layout(screen: Screen, ctx: Context, lang: str, params: Mapping[str, str]) -> _Layout:
     head = i18n.render(screen.text, lang, **params) if screen.text else ""
-    items = [_option_line(o.key, o.caption(lang)) for o in screen.options if o.visible(ctx)]
+    items = [_option_line(o.key, o.caption(lang)) for o in _shown(screen, ctx)]
     return _paginate(head, items, _budget(ctx) - _error_room(screen, lang), lang, bool(screen.back), False)
 
 
@@ -610,8 +622,8 @@ def _answer(menu: Menu, state: dict, text: str, ctx: Context) -> tuple[Reply, di
     if text == BACK and screen.back:
         return _enter(menu, state, screen.back, ctx, here)
     if screen.type == "choice":
-        for option in screen.options:
-            if option.key == text and option.visible(ctx):
+        for option in _shown(screen, ctx):
+            if option.key == text:
                 answers = {**state["answers"]}
                 for name, value in option.set.items():
                     answers[name] = int(value) if name in INTEGER_FIELDS else value

@@ -20,14 +20,14 @@ def today():
 
 def test_enrol_with_art_and_infants(client, admin_headers):
     dob = (today() - dt.timedelta(days=10)).isoformat()
-    body = {"phone": "082 123 4567", "language": "zu", "name": "Nomsa",
+    body = {"phone": "082 123 4567", "language": "sw", "name": "Nomsa",
             "art": {"last_dispensed": today().isoformat(), "days_supply": 30},
             "infants": [{"date_of_birth": dob, "name": "Baby"}, {"date_of_birth": dob, "hiv_exposed": False}]}
     r = client.post("/api/v1/clients", json=body, headers=admin_headers)
     assert r.status_code == 201, r.get_json()
     got = r.get_json()
     assert got["phone"] == "+27821234567"
-    assert got["country"] == "ZA" and got["language"] == "zu" and got["programme"] == "mother"
+    assert got["country"] == "ZA" and got["language"] == "sw" and got["programme"] == "mother"
     assert got["art"] == {"last_dispensed": today().isoformat(), "days_supply": 30,
                           "next_pickup": (today() + dt.timedelta(days=30)).isoformat(),
                           "status": "on_track", "days_late": 0}
@@ -126,13 +126,13 @@ def _enrol(client, headers, **extra):
 def test_patch_changes_are_applied_and_audited(client, admin_headers):
     cid = _enrol(client, admin_headers)
     r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers,
-                     json={"language": "st", "reminder_hour": 17, "opted_out": True, "phone": "083 555 0000"})
+                     json={"language": "pt", "reminder_hour": 17, "opted_out": True, "phone": "083 555 0000"})
     assert r.status_code == 200, r.get_json()
     got = r.get_json()
-    assert (got["language"], got["reminder_hour"], got["opted_out"], got["phone"]) == ("st", 17, True, "+27835550000")
+    assert (got["language"], got["reminder_hour"], got["opted_out"], got["phone"]) == ("pt", 17, True, "+27835550000")
     assert got["opted_out_at"]
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "client.updated"))
-    assert entry.changes["language"] == ["en", "st"] and entry.changes["phone"] == ["+27821234567", "+27835550000"]
+    assert entry.changes["language"] == ["en", "pt"] and entry.changes["phone"] == ["+27821234567", "+27835550000"]
     r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers, json={"opted_out": False})
     assert r.get_json()["opted_out"] is False and r.get_json()["opted_out_at"] is None
 
@@ -140,8 +140,11 @@ def test_patch_changes_are_applied_and_audited(client, admin_headers):
 def test_bad_patch_changes_nothing(client, admin_headers):
     cid = _enrol(client, admin_headers)
     other = _enrol(client, admin_headers, phone="0831112222")
-    r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers, json={"language": "st", "reminder_hour": 2})
+    r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers, json={"language": "pt", "reminder_hour": 2})
     assert r.status_code == 422 and set(r.get_json()["fields"]) == {"reminder_hour"}
+    # A language known but not offered (its translation incomplete) is refused, naming the field.
+    r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers, json={"language": "st"})
+    assert r.status_code == 422 and "not offered" in r.get_json()["fields"]["language"]
     r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers, json={"phone": "0831112222"})
     assert r.status_code == 409
     r = client.patch(f"/api/v1/clients/{cid}", headers=admin_headers, json={"country": "KE"})

@@ -14,7 +14,7 @@ DOB = (TODAY - dt.timedelta(days=20)).isoformat()
 FUTURE = (TODAY + dt.timedelta(days=5)).isoformat()
 
 GOOD_AND_BAD = f"""phone,country,language,name,art_last_dispensed,art_days_supply,infant_date_of_birth,infant_hiv_exposed
-082 123 4567,ZA,zu,Nomsa,{TODAY.isoformat()},30,{DOB},yes
+082 123 4567,ZA,sw,Nomsa,{TODAY.isoformat()},30,{DOB},yes
 0712 345 678,KE,,Achieng,,,,
 011 123 4567,ZA,,Landline,,,,
 0831112222,ZA,,Bad date,2025-02-31,30,,
@@ -23,7 +23,7 @@ GOOD_AND_BAD = f"""phone,country,language,name,art_last_dispensed,art_days_suppl
 0831115555,ZA,,Zero supply,{TODAY.isoformat()},0,,
 0831116666,ZA,,Too,many,values,here,,,
 0831117777,ZA,,Maybe,,,{DOB},maybe
-+265 99 123 4567,MW,ny,Chikondi,,,{DOB},no
++265 99 123 4567,MW,en,Chikondi,,,{DOB},no
 """
 
 
@@ -50,7 +50,7 @@ def test_good_rows_are_imported_and_each_bad_row_is_reported_with_its_line(app):
     phones = set(db.session.scalars(select(Client.phone)))
     assert phones == {"+27821234567", "+254712345678", "+265991234567"}
     nomsa = db.session.scalar(select(Client).where(Client.phone == "+27821234567"))
-    assert (nomsa.language, nomsa.art_days_supply, nomsa.infants[0].hiv_exposed) == ("zu", 30, True)
+    assert (nomsa.language, nomsa.art_days_supply, nomsa.infants[0].hiv_exposed) == ("sw", 30, True)
     chikondi = db.session.scalar(select(Client).where(Client.phone == "+265991234567"))
     assert chikondi.infants[0].hiv_exposed is False and chikondi.country == "MW"
     assert count(AuditEntry) == 3

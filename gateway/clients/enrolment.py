@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from sqlalchemy import select
 
 from gateway.core import audit, clock, fields
+from gateway import i18n
 from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES, LANGUAGES
 from gateway.core.errors import Conflict, ValidationError
@@ -86,11 +87,14 @@ def _phone(value: Any, country: str) -> str:
 
 def _language(value: Any, country: str | None) -> str:
     lang = fields.text(value, 8)
+    offered = i18n.offered_languages()
     if lang is None:
-        return COUNTRIES[country].language if country else "en"
+        default = COUNTRIES[country].language if country else "en"
+        return default if default in offered else "en"
     lang = lang.lower()
-    if lang not in LANGUAGES:
-        raise FieldError(f"unsupported language {lang!r} (one of {', '.join(LANGUAGES)})")
+    if lang not in offered:
+        known = "not offered yet: its translation is incomplete" if lang in LANGUAGES else "unsupported"
+        raise FieldError(f"{known} ({lang!r}; offered: {', '.join(offered)})")
     return lang
 
 
@@ -233,7 +237,10 @@ def parse_changes(data: Any, client: Client) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for key, value in data.items():
         if key == "language":
-            changes["language"] = check(key, _language, value if value is not None else "", None)
+            if isinstance(value, str) and value.strip().lower() == client.language:
+                changes["language"] = client.language  # kept as it is, even if no longer offered
+            else:
+                changes["language"] = check(key, _language, value if value is not None else "", None)
             if value in (None, ""):
                 check.fail(key, "is required")
         elif key == "phone":

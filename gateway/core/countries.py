@@ -40,8 +40,12 @@ COUNTRIES: dict[str, Country] = {
     )
 }
 
-# Languages with SMS templates and USSD screens (English is complete; the
-# others fall back to English string by string where a translation is missing).
+# Every language the gateway knows, each in its own name. English is complete;
+# another is offered to clients (USSD, console, API) only once every text is
+# written and reviewed, in its file gateway/i18n/<code>.yaml or by programme
+# staff on the console (gateway.i18n.offered_languages, docs/translations.md).
+# No country limits its clients' choice: each country's `language` above is only
+# the default for new clients, and falls back to English while not offered.
 LANGUAGES: dict[str, str] = {
     "en": "English",
     "pt": "Português",
@@ -49,4 +53,9 @@ LANGUAGES: dict[str, str] = {
     "ny": "Chichewa",
     "st": "Sesotho",
     "zu": "isiZulu",
+    "xh": "isiXhosa",
+    "tn": "Setswana",
+    "ss": "siSwati",
+    "lg": "Luganda",
+    "bem": "Bemba",
 }

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -354,3 +355,26 @@ class UssdSession(TimestampMixin, db.Model):
     cost: Mapped[str | None] = mapped_column(String(30))
     error_message: Mapped[str | None] = mapped_column(String(255))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+TRANSLATION_STATES = ("draft", "reviewed")
+
+
+class Translation(db.Model):
+    """A text written by programme staff for one language, over the shipped catalogue (docs/translations.md).
+
+    ``reviewed`` texts are what clients get; a ``draft`` is seen only on the console's Translations page.
+    """
+
+    __tablename__ = "translations"
+    __table_args__ = (
+        CheckConstraint(_in("state", TRANSLATION_STATES), name="state"),
+        UniqueConstraint("language", "key"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    language: Mapped[str] = mapped_column(String(8))  # a code in countries.LANGUAGES, never "en"
+    key: Mapped[str] = mapped_column(String(120))  # dotted catalogue key, e.g. sms.reminder.before
+    text: Mapped[str] = mapped_column(Text)  # a list (date.months...) is stored one item a line
+    state: Mapped[str] = mapped_column(String(10))
+    updated_by: Mapped[str] = mapped_column(String(64))  # an audit actor string
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow, onupdate=clock.utcnow)

@@ -14,12 +14,20 @@ loaded, and every problem is reported in one ``CatalogueError``:
 
 Values are read as written: ``No``, ``On`` or ``12:00`` are text, never
 booleans or numbers (YAML 1.1 would turn them into those).
+
+The shipped files are the base. Texts that programme staff write on the
+console (``gateway.translations``, docs/translations.md) are laid over them
+with ``install``: a reviewed staff text replaces or completes the file's.
+A language is *offered* to clients (``offered_languages``) only when every
+English key has a text in it; English always is.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import string
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Mapping
 
@@ -123,8 +131,8 @@ def check_catalogues(catalogues: Mapping[str, Mapping[str, Value]]) -> list[str]
 
 
 @functools.cache
-def catalogues() -> Mapping[str, Mapping[str, Value]]:
-    """All catalogues, loaded and checked once; raises ``CatalogueError`` listing every problem."""
+def shipped() -> Mapping[str, Mapping[str, Value]]:
+    """The catalogue files, loaded and checked once; raises ``CatalogueError`` listing every problem."""
     loaded: dict[str, dict[str, Value]] = {}
     problems: list[str] = []
     for lang in LANGUAGES:
@@ -140,6 +148,62 @@ def catalogues() -> Mapping[str, Mapping[str, Value]]:
     if problems:
         raise CatalogueError(problems)
     return loaded
+
+
+# The shipped files with the staff's reviewed texts over them, as ``install`` last laid them (None: files only),
+# and the languages complete in that view. Replaced whole, never changed in place: readers need no lock.
+_installed: tuple[Mapping[str, Mapping[str, Value]], tuple[str, ...]] | None = None
+# A view tried out for one check (``trying``), seen only by the code running inside it.
+_TRIAL: ContextVar[Mapping[str, Mapping[str, Value]] | None] = ContextVar("i18n_trial", default=None)
+
+
+def merged(overrides: Mapping[str, Mapping[str, Value]]) -> dict[str, dict[str, Value]]:
+    """The shipped catalogues with ``overrides`` (``{lang: {key: value}}``) laid over them."""
+    return {lang: {**texts, **overrides.get(lang, {})} for lang, texts in shipped().items()}
+
+
+def _complete(view: Mapping[str, Mapping[str, Value]]) -> tuple[str, ...]:
+    english = view[FALLBACK]
+    return tuple(lang for lang in LANGUAGES if lang == FALLBACK or all(k in view[lang] for k in english))
+
+
+def install(overrides: Mapping[str, Mapping[str, Value]]) -> None:
+    """Lay staff texts over the shipped catalogues for every later render in this process.
+
+    ``overrides`` must already have passed ``gateway.translations``' checks; they replace what was installed before.
+    """
+    global _installed
+    view = merged(overrides)
+    _installed = (view, _complete(view))
+    stop_words.cache_clear()
+    start_words.cache_clear()
+
+
+@contextmanager
+def trying(overrides: Mapping[str, Mapping[str, Value]]):
+    """Inside this block (this thread or task only), texts render as if ``overrides`` were installed."""
+    token = _TRIAL.set(merged(overrides))
+    try:
+        yield
+    finally:
+        _TRIAL.reset(token)
+
+
+def catalogues() -> Mapping[str, Mapping[str, Value]]:
+    """Every language's texts as clients get them: the files, with the installed staff texts over them."""
+    trial = _TRIAL.get()
+    if trial is not None:
+        return trial
+    installed = _installed
+    return installed[0] if installed is not None else shipped()
+
+
+def offered_languages() -> tuple[str, ...]:
+    """The languages clients may choose, in ``LANGUAGES`` order: English, and each one with every text."""
+    installed = _installed
+    if _TRIAL.get() is not None or installed is None:
+        return _complete(catalogues())
+    return installed[1]
 
 
 def language(lang: str | None) -> str:
@@ -221,4 +285,5 @@ __all__ = [
     "CatalogueError", "render", "template", "has", "keys", "gaps", "format_date", "language",
     "stop_words", "start_words", "disclosing_words", "discloses", "is_gsm7", "sms_segments", "to_gsm7", "fit_sms",
     "catalogues", "check_catalogues", "read_catalogue", "placeholders", "needs_discretion",
+    "shipped", "merged", "install", "trying", "offered_languages",
 ]

@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from gateway import translations
 from gateway import users as users_service
 from gateway.core.errors import GatewayError
 from gateway.adapters.database import db
@@ -197,6 +198,7 @@ def send_due_command(now_text, wait):
     from gateway.messages.dispatch import SendCounts, send_due, send_messages
     from jobs import SEND_QUEUE
 
+    translations.refresh(force=True)  # SMS in the texts staff reviewed, as the worker would send them
     try:
         now = dt.datetime.fromisoformat(now_text) if now_text else clock.utcnow()
     except ValueError:
@@ -262,6 +264,7 @@ def ussd_simulate(phone, network):
     """A terminal phone: type answers, see screens (answers may be piped in)."""
     from gateway.ussd import simulator
 
+    translations.refresh(force=True)
     if not phone:
         phone = click.prompt("Phone number")
     try:
@@ -354,7 +357,64 @@ def at_check(ctx, public_url):
         ctx.exit(1)
 
 
+translations_cli = AppGroup("translations", help="Texts in each language, written by programme staff.")
+
+
+def _language_argument(ctx, param, value: str) -> str:
+    value = value.strip().lower()
+    if value not in translations.editable():
+        raise click.BadParameter(f"one of {', '.join(translations.editable())}")
+    return value
+
+
+@translations_cli.command("status")
+def translations_status():
+    """Each language: offered to clients, or how many texts are missing or in draft."""
+    translations.refresh(force=True)
+    for s in translations.statuses():
+        state = "offered" if s.offered else f"not offered: {s.missing} missing, {s.draft} in draft"
+        click.echo(f"{s.code:4} {s.name:12} {s.reviewed}/{s.total} reviewed; {state}")
+
+
+@translations_cli.command("export")
+@click.argument("lang", callback=_language_argument)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the PO file here (default: standard output).")
+def translations_export(lang, output):
+    """A language as a gettext PO file, for Poedit, Weblate or any PO editor."""
+    data = translations.export_po(lang)
+    if output:
+        output.write_bytes(data)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(data.decode("utf-8"), nl=False)
+
+
+@translations_cli.command("import")
+@click.argument("lang", callback=_language_argument)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def translations_import(lang, path):
+    """Take a PO file back, whole or not at all: every text is checked first; fuzzy entries stay drafts."""
+    from gateway.ussd import screen_limits
+
+    translations.refresh(force=True)
+    data = path.read_bytes()
+    try:
+        found = len(translations.read_po_file(lang, data))
+        with click.progressbar(length=found, label=f"Checking {path.name}", file=sys.stderr) as bar:
+            result = translations.import_po(lang, data, ACTOR, screen_limits(), progress=bar.update)
+        db.session.commit()
+    except translations.TranslationError as exc:
+        db.session.rollback()
+        raise click.ClickException("nothing imported:\n" + "\n".join(f"  {p}" for p in exc.problems)) from None
+    translations.changed()
+    click.echo(f"{result.changed} texts changed ({result.drafts} as drafts), {result.unchanged} unchanged")
+    status = next(s for s in translations.statuses() if s.code == lang)
+    click.echo(f"{status.name}: " + ("offered to clients" if status.offered else
+                                     f"not offered yet: {status.missing} missing, {status.draft} in draft"))
+
+
 def init_app(app: Flask) -> None:
     for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop, ussd_cli,
-                    at_cli):
+                    at_cli, translations_cli):
         app.cli.add_command(command)

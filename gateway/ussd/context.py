@@ -31,7 +31,7 @@ from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
 from gateway.i18n import language as supported_language
-from gateway.i18n import render
+from gateway.i18n import offered_languages, render
 from gateway.core.models import Appointment, Client, Site, Task, User
 from gateway.core.phones import masked, region_of
 
@@ -236,7 +236,8 @@ def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None
     checks go to ``ledger`` (``pins.ledger_for``), in memory, stored after the step.
     """
     today = caller.today()
-    common = dict(today=today, language=caller.language, max_chars=max_chars, country=caller.country)
+    common = dict(today=today, language=caller.language, max_chars=max_chars, country=caller.country,
+                  languages=offered_languages())
     if caller.kind == "client":
         view = caller.view
         return menus.Context(

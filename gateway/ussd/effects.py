@@ -32,6 +32,7 @@ from gateway.clients import enrolment, sites
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import Conflict, GatewayError
 from gateway.adapters.database import db
+from gateway.i18n import offered_languages
 from gateway.core.models import AuditEntry, Client, Task, UssdSession, User
 from gateway.core.phones import masked
 from gateway.ussd.context import Caller, CallerChanged, first_site
@@ -134,8 +135,8 @@ def register_baby(effect, caller) -> tuple[str, int]:
 def set_language(effect, caller) -> tuple[str, int]:
     client = _client(caller)
     lang = effect["lang"]
-    if lang not in LANGUAGES:
-        raise ValueError("unknown language")
+    if lang not in offered_languages():  # the menu offered it, but it may have been withdrawn since
+        raise ValueError("language not offered")
     enrolment.update(client, {"language": lang}, caller.actor)
     return "client", client.id
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, AuditEntry, Client
+from tests.fake_texts import fake_all, fresh_texts  # noqa: F401  (a fixture)
 
 PASSWORD = "a long password"  # every test user's (tests/console/conftest.py)
 
@@ -233,3 +234,31 @@ def test_the_client_page_reads_well_at_360_px(browser, live_server, seeded, peop
             e => getComputedStyle(e).overflowWrap)""")
         assert "anywhere" not in wraps
         context.close()
+def test_a_translation_checked_as_typed_and_a_language_going_live(browser, live_server, people, fresh_texts):
+    """An admin types a text that breaks a check and sees which, corrects it, saves it reviewed: the language,
+    complete now, is offered at enrolment. (The other texts are fake markers in the test database.)"""
+    fake_all("xh", leave_out=("ussd.back",))
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    watch = Watch(page, live_server)
+    sign_in(page, live_server, people["admin"].email)
+    page.click("nav >> text=Translations")
+    assert page.is_visible("#lang-xh >> text=not offered")
+    page.click("text=isiXhosa")
+    box = "#t-ussd-back-text"
+    checks = "#t-ussd-back .checks"
+    page.fill(box, "B" * 150)
+    page.wait_for_selector(f"{checks} >> text=USSD screen length")
+    assert page.get_attribute(box, "aria-invalid") == "true"
+    page.locator("#t-ussd-back").screenshot(path=str(SHOTS / "console-translation-refused.png"))
+    page.fill(box, "BACK")
+    page.wait_for_selector(f"{checks} >> text=All checks pass.")
+    assert page.is_visible(f"{checks} >> text=Longest USSD screen in this language")
+    page.click("#t-ussd-back >> button:has-text('Save reviewed')")
+    page.wait_for_selector("text=isiXhosa is offered to clients.")
+    assert page.is_visible("#language-status >> text=Clients may choose isiXhosa")
+    page.screenshot(path=str(SHOTS / "console-translation-live.png"))
+    page.click("nav >> text=Enrol")
+    assert page.locator("#f-language option[value=xh]").count() == 1
+    context.close()
+    assert watch.foreign == [] and watch.errors == []

@@ -116,13 +116,13 @@ def test_change_language_hour_and_phone(as_role, thandi):
     thandi.phone_flag = "InvalidPhoneNumber"
     db.session.commit()
     r = nurse.post(f"/console/clients/{thandi.id}/details",
-                   {"name": "Thandi", "phone": "083 111 2222", "language": "zu", "reminder_hour": "17"})
+                   {"name": "Thandi", "phone": "083 111 2222", "language": "pt", "reminder_hour": "17"})
     assert r.status_code == 302
     client = db.session.get(Client, thandi.id)
-    assert (client.language, client.reminder_hour, client.phone, client.phone_flag) == ("zu", 17, "+27831112222",
+    assert (client.language, client.reminder_hour, client.phone, client.phone_flag) == ("pt", 17, "+27831112222",
                                                                                        None)
     changes = db.session.scalar(select(AuditEntry.changes).where(AuditEntry.action == "client.updated"))
-    assert changes["language"] == ["en", "zu"] and changes["reminder_hour"] == [9, 17]
+    assert changes["language"] == ["en", "pt"] and changes["reminder_hour"] == [9, 17]
     assert "client.phone_flag_cleared" in audit_actions(thandi.id)
 
 

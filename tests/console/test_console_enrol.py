@@ -28,14 +28,14 @@ def test_enrol_a_client_with_medicine_and_a_baby(as_role, sites, people):
     za, _ = sites
     today = local_today("ZA")
     r = as_role("nurse").post("/console/enrol", form(
-        za, phone="082 123 4567", name="Thandi", language="zu",
+        za, phone="082 123 4567", name="Thandi", language="sw",
         **{"art.last_dispensed": (today - dt.timedelta(days=5)).isoformat(), "art.days_supply": "30",
            "infants[1].date_of_birth": (today - dt.timedelta(days=20)).isoformat(), "infants[1].name": "Lwazi",
            "infants[1].hiv_exposed": "false"}))
     assert r.status_code == 302
     client = db.session.scalar(select(Client))
     assert r.headers["Location"] == f"/console/clients/{client.id}"
-    assert (client.phone, client.language, client.site_id, client.programme) == ("+27821234567", "zu", za.id, "mother")
+    assert (client.phone, client.language, client.site_id, client.programme) == ("+27821234567", "sw", za.id, "mother")
     assert [(i.name, i.hiv_exposed) for i in client.infants] == [("Lwazi", False)]
     assert count(Appointment) > 1 and client.consent_at is not None
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "client.enrolled"))

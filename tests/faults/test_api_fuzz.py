@@ -178,7 +178,7 @@ class World:
 
         self.site_ids = list(db.session.scalars(sa.select(Site.id).order_by(Site.id)))
         self.client_ids, self.infant_ids = [], []
-        for body in ({"phone": "+27821110001", "site_id": self.site_ids[0], "language": "zu",
+        for body in ({"phone": "+27821110001", "site_id": self.site_ids[0], "language": "sw",
                       "art": {"last_dispensed": "2026-02-10", "days_supply": 30},
                       "infants": [{"date_of_birth": "2026-01-05", "hiv_exposed": True, "name": "Lwazi"}]},
                      {"phone": "+27821110002", "site_id": self.site_ids[1], "programme": "pregnant",
@@ -462,7 +462,7 @@ def csv_files(draw, world: World, who: str):
     value = {
         "phone": st.one_of(_phones(), st.text(max_size=12)),
         "country": st.sampled_from(["ZA", "ke", "", "XX"]),
-        "language": st.sampled_from(["en", "zu", "", "fr"]),
+        "language": st.sampled_from(["en", "sw", "", "fr", "zu"]),
         "reminder_hour": st.sampled_from(["9", "18", "", "25", "x"]),
         "art_last_dispensed": st.one_of(_days(-120, 0), st.just("2025-02-31")),
         "art_days_supply": st.sampled_from(["30", "90", "", "0"]),

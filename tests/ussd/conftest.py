@@ -8,6 +8,7 @@ import json
 import pytest
 
 import menus
+from gateway import i18n
 from menus import Context, check_pin_attempt
 
 TODAY = dt.date(2025, 11, 25)  # a Tuesday
@@ -35,6 +36,8 @@ class Phone:
 
     def __init__(self, menu: str, **context):
         self.menu = menus.get(menu)
+        # The languages offered with the shipped catalogues only (no staff texts here): English, pt and sw.
+        context.setdefault("languages", i18n.offered_languages())
         self.ctx = Context(today=TODAY, **context)
         self.state = None
         self.reply = None

@@ -79,8 +79,8 @@ def test_settings_language_answers_in_the_new_language(phone):
     p = phone("client")
     p.dial()
     assert p.send("4") == ("CON My settings\n1. Language\n2. Reminder time\n3. Stop SMS\n4. Set a PIN\n0. Back")
-    assert p.send("1") == ("CON Choose your language:\n1. English\n2. Português\n3. Kiswahili\n4. Chichewa\n"
-                           "5. Sesotho\n6. isiZulu\n0. Back")
+    # Only the languages offered (complete): isiZulu and the others wait for their translations.
+    assert p.send("1") == "CON Choose your language:\n1. English\n2. Português\n3. Kiswahili\n0. Back"
     assert p.send("3") == "END Tayari. Lugha yako sasa ni Kiswahili."
     assert p.effects == [{"action": "set_language", "lang": "sw"}]
 

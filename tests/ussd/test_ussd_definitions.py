@@ -173,8 +173,10 @@ def test_static_menus_fit_one_page_at_160_in_every_language():
     for name in menus.MENU_NAMES:
         for lang in ("en", "pt", "sw", "ny", "st", "zu"):
             rows = screen_texts(menus.get(name), lang, 160)
+            # Lists of lines page; so does the list of every known language (11), shown whole only by the checks.
             assert not [w for w, _, _ in rows if "page 2" in w and "screen visits" not in w
-                        and "screen lookup" not in w and "screen callbacks" not in w], (name, lang)
+                        and "screen lookup" not in w and "screen callbacks" not in w and "language" not in w], \
+                (name, lang)
 
 
 def test_every_action_the_adapter_implements_is_known():

@@ -31,8 +31,7 @@ COORDINATOR_MAIN = {
     "en": "CON Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs",
     "sw": "CON Menyu ya mratibu\n1. Sajili mteja\n2. Miadi ijayo ya mteja\n3. Maombi ya kupigiwa leo",
 }
-LANGUAGES_EN = ("CON Client's language:\n1. English\n2. Português\n3. Kiswahili\n4. Chichewa\n5. Sesotho\n"
-                "6. isiZulu\n0. Back")
+LANGUAGES_EN = "CON Client's language:\n1. English\n2. Português\n3. Kiswahili\n0. Back"  # the offered ones
 
 
 # ---------------------------------------------------------------- unknown numbers

@@ -7,6 +7,7 @@
 - ``admin``: users, sites, schedules, audit log, operations, alerts
 - ``phone``: the USSD phone, real USSD sessions played in the page
 - ``account``: her own password
+- ``translations``: texts in each language, written and reviewed by programme staff (admins)
 """
 from __future__ import annotations
 
@@ -111,4 +112,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from gateway.interfaces.console.views import account, admin, clients, delivery, enrol, phone, today  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.console.views import account, admin, clients, delivery, enrol, phone, today, translations  # noqa: E402,F401  (routes register on bp)

@@ -19,6 +19,7 @@ from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
 from gateway.messages import set_opt_out
 from jobs import enqueue_pending
+from gateway.i18n import offered_languages
 from gateway.core.models import AuditEntry, Client, Message
 from gateway.core.phones import PhoneError, normalise
 from gateway.schedules import schedule_for
@@ -156,6 +157,8 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
         forms=state, doses=doses, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
+        # Her own language stays choosable even if it is no longer offered; others only once offered.
+        offered={c: n for c, n in LANGUAGES.items() if c in offered_languages() or c == client.language},
         hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
         one_offs=actions.one_off_messages(client), audit_entries=history_entries,
         actors=actor_names(history_entries),

@@ -14,6 +14,7 @@ from gateway.clients.importer import COLUMNS, CsvFileError
 from gateway.core.countries import COUNTRIES, LANGUAGES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
+from gateway.i18n import offered_languages
 from gateway.core.models import PROGRAMMES, Client, Site, Task
 from gateway.interfaces.console import actions, bp, imports, scope
 from gateway.interfaces.console.auth import actor
@@ -91,7 +92,7 @@ def _form_errors(fields: dict[str, str], rows: dict[int, int]) -> dict[str, str]
 def _render_form(values, errors, status=200, task=None):
     sites = scope.visible_sites()
     return render_template("console/enrol.html", values=values, errors=errors, sites=sites, task=task,
-                           programmes=PROGRAMMES, languages=LANGUAGES, countries=COUNTRIES,
+                           programmes=PROGRAMMES, languages={c: LANGUAGES[c] for c in offered_languages()}, countries=COUNTRIES,
                            hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
                            infant_rows=range(INFANT_ROWS), default_hour=enrolment.DEFAULT_REMINDER_HOUR,
                            # No date in the future; a day's margin for zones ahead of UTC.
