@@ -63,6 +63,21 @@ def send_moment(day: dt.date, preferred_hour: int, zone: str) -> dt.datetime:
     return clock.utc_of_local(day, hour, zone)
 
 
+def next_send_moment(zone: str, now: dt.datetime) -> dt.datetime:
+    """The first UTC moment at or after ``now`` inside the send window in ``zone``: ``now`` itself when inside it.
+
+    For messages that are not planned reminders (the welcome SMS, broadcasts):
+    outside the window they wait for the next day's first send hour, never the night.
+    """
+    today = clock.local_date(zone, now)
+    opens = send_moment(today, 0, zone)  # an hour before the window is pulled to its start
+    if now < opens:
+        return opens
+    if now < clock.utc_of_local(today, reminder_rules().window_end_hour, zone):
+        return now
+    return send_moment(today + dt.timedelta(days=1), 0, zone)
+
+
 def wanted_reminders(client: Client, appointments: Sequence[Appointment | Visit], today: dt.date) -> dict[dt.date, _Wanted]:
     """The reminders the rules ask for, one per local day from ``today`` to the horizon.
 
@@ -106,6 +121,8 @@ def plan(client: Client, now: dt.datetime | None = None) -> None:
     cancelled before a send job claims it. Each change bumps the row's version.
     """
     now = now or clock.utcnow()
+    if client.opted_out or client.phone_flag:
+        _cancel_one_offs(client, now)
     appointments = working_appointments(client)
     appointments_by_id = {a.id: a for a in appointments}
     loaded = not _unread(client, "reminders")
@@ -223,6 +240,13 @@ def _columns(want: _Wanted, now: dt.datetime) -> dict:
             "stale_at": want.stale_at,
             # A moment already past when the row is made is not sent late.
             "status": "skipped" if want.send_at <= now else "scheduled"}
+
+
+def _cancel_one_offs(client: Client, now: dt.datetime) -> None:
+    """Cancel her welcome SMS and broadcast copies still waiting (for their send window): she said STOP."""
+    db.session.execute(update(Message).where(
+        Message.client_id == client.id, Message.status == "queued", Message.kind.is_not(None),
+    ).values(status="cancelled", updated_at=now))
 
 
 def _cancel_pending_message(row: Reminder) -> bool:

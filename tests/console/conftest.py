@@ -109,12 +109,16 @@ def as_role(app, people):
 
 @pytest.fixture
 def enrol(app):
-    """Enrol a client through the service, with appointments: ``enrol(site, phone, name=..., art_days_ago=...)``."""
+    """Enrol a client through the service, with appointments: ``enrol(site, phone, name=..., art_days_ago=...)``.
+
+    Without her welcome SMS unless ``welcome_sms=True``: the pages' tests count her other messages.
+    """
     def make(site: Site | None, phone: str, name: str | None = None, *, art_days_ago: int | None = None,
-             days_supply: int = 30, infant_days_old: int | None = None, country: str | None = None):
+             days_supply: int = 30, infant_days_old: int | None = None, country: str | None = None,
+             welcome_sms: bool = False):
         country = country or (site.country if site else "ZA")
         today = enrolment.local_today(country)
-        body = {"phone": phone, "country": country, "name": name}
+        body = {"phone": phone, "country": country, "name": name, "welcome_sms": welcome_sms}
         if site is not None:
             body["site_id"] = site.id
         if art_days_ago is not None:

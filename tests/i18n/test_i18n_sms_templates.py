@@ -10,6 +10,8 @@ from gateway.countries import LANGUAGES
 BUDGET = 1  # SMS parts per message, for every template
 DAYS = [dt.date(2028, 1, 1) + dt.timedelta(days=i) for i in range(366)]
 KINDS = ("art_refill", "immunisation", "infant_hiv_test")
+# The longest USSD code a programme is likely to be given (the welcome SMS names it).
+LONGEST_CODE = "*384*12345*678#"
 
 
 def whats(lang):
@@ -38,7 +40,7 @@ def worst_dates(lang):
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
 @pytest.mark.parametrize("key", sms_keys())
 def test_every_template_fits_one_sms_with_the_longest_realistic_params(lang, key):
-    worst = max(i18n.sms_segments(i18n.render(key, lang, what=what, date=date))
+    worst = max(i18n.sms_segments(i18n.render(key, lang, what=what, date=date, code=LONGEST_CODE))
                 for what in whats(lang) for date in worst_dates(lang))
     assert worst <= BUDGET, (lang, key)
 
@@ -65,3 +67,11 @@ def test_explicit_labels_exist_in_english_and_are_used_only_by_name():
         "your child's clinic visit"
     assert i18n.render("label.own_visit", "en") == "your clinic visit"
     assert i18n.render("label.join_and", "en") == "and"
+
+
+def test_the_welcome_names_the_code_and_stop_in_every_language_and_never_discloses():
+    for lang in sorted(LANGUAGES):
+        text = i18n.render("sms.welcome", lang, code=LONGEST_CODE)
+        assert LONGEST_CODE in text and "STOP" in text, lang
+        assert i18n.disclosing_words(text) == [], lang
+        assert i18n.is_gsm7(text) and i18n.sms_segments(text) == 1, lang

@@ -8,7 +8,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from gateway import clock, users
 from gateway.extensions import db
 from gateway.phones import masked
-from gateway.models import Appointment, AuditEntry, Client, Infant, Task, User
+from gateway.models import Appointment, AuditEntry, Client, Infant, Message, Task, User
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, audit_actions, count, site,
 )
@@ -109,6 +109,10 @@ def test_a_coordinator_enrols_a_pregnant_client(at, make_coordinator):
                                  .order_by(AuditEntry.id)).all()
     assert [(e.action, e.actor) for e in entries] == [("client.enrolled", f"ussd:user:{user.id}"),
                                                       ("ussd.enrol_client", f"ussd:user:{user.id}")]
+    # Her welcome SMS waits for the next pass (10:00 local: inside her send window).
+    welcome = db.session.scalar(select(Message).where(Message.client_id == client.id))
+    assert (welcome.kind, welcome.status, welcome.next_attempt_at) == ("welcome", "queued", NOW)
+    assert "*384*123#" in welcome.text and "STOP" in welcome.text
 
 
 def test_a_coordinator_enrols_a_mother_with_her_baby(at, make_coordinator):
