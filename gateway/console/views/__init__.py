@@ -6,6 +6,7 @@
 - ``delivery``: outbox and delivery, retries, charts
 - ``admin``: users, sites, schedules, audit log, operations, alerts
 - ``phone``: the USSD phone, real USSD sessions played in the page
+- ``broadcasts``: one message to many of your clients, previewed before it is sent
 """
 from __future__ import annotations
 
@@ -106,4 +107,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from . import admin, clients, delivery, enrol, phone, today  # noqa: E402,F401  (routes register on bp)
+from . import admin, broadcasts, clients, delivery, enrol, phone, today  # noqa: E402,F401  (routes register on bp)
