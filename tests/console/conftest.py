@@ -148,6 +148,8 @@ def seeded(app, people, sites, enrol):
     from gateway import clock
     from gateway.console import imports
     from gateway.clients.importer import ImportReport
+    from sqlalchemy import update as sa_update
+
     from gateway.models import Alert, Message, Task
 
     za, ke = sites
@@ -180,6 +182,16 @@ def seeded(app, people, sites, enrol):
         Task(kind="callback", client_id=kenyan.id, site_id=ke.id, phone=kenyan.phone, status="open"),
         Alert(kind="sending_paused", message="Africa's Talking refused sending: InsufficientBalance."),
     ])
+    # A past broadcast to the site, with one copy delivered (the Broadcasts page's list).
+    from gateway import broadcasts
+
+    sent = broadcasts.send(broadcasts.Request(text="The clinic is closed this Friday. Please come on Monday "
+                                              "instead, or on Tuesday if Monday does not suit you.",
+                                              audience="site", site_id=za.id, urgent=True),
+                           broadcasts.Sender(people["nurse"].id, f"user:{people['nurse'].id}", frozenset({za.id})))
+    db.session.flush()
+    db.session.execute(sa_update(Message).where(Message.broadcast_id == sent.id, Message.client_id == hostile.id)
+                       .values(status="delivered"))
     db.session.commit()
     report = ImportReport(rows=3, imported=2, refused=[{"line": 3, "reason": "phone: not a phone number"}],
                           refused_count=1)
