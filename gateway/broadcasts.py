@@ -45,6 +45,8 @@ MAX_SEGMENTS = 3
 MAX_CHARS = 1000
 # Reminder states that mean "she gets (or got) an SMS that day".
 LIVE_REMINDERS = ("scheduled", "queued", "sent", "delivered")
+# The fields a broadcast is written with (a form's or the API's).
+FIELDS = ("text", "audience", "site_id", "visit_date", "urgent")
 # How far back the cost of sent SMS is averaged for the estimate.
 COST_DAYS = 30
 
@@ -112,6 +114,9 @@ class _Recipient(NamedTuple):
 def parse(data: dict[str, Any], sender: Sender) -> Request:
     """Check a broadcast's fields (form or JSON); raise ValidationError naming each bad one. Changes nothing."""
     errors: dict[str, str] = {}
+    for key in data:
+        if key not in FIELDS:
+            errors[str(key)[:40]] = "unknown field"
 
     def read(name, reader, *args, **kwargs):
         try:
@@ -134,7 +139,7 @@ def parse(data: dict[str, Any], sender: Sender) -> Request:
         elif any(ord(ch) < 32 and ch != "\n" for ch in text):
             errors["text"] = "must not contain control characters"
     audience = data.get("audience")
-    if audience not in BROADCAST_AUDIENCES:
+    if not isinstance(audience, str) or audience not in BROADCAST_AUDIENCES:
         errors["audience"] = f"must be one of {', '.join(BROADCAST_AUDIENCES)}"
     site_id = read("site_id", fields.integer, 1, fields.MAX_ID)
     visit_date = read("visit_date", fields.date)
@@ -266,6 +271,26 @@ class Sent(NamedTuple):
     failed: int
     waiting: int  # queued or being sent
     sent: int  # accepted by the network (or kept in the outbox), no report yet
+
+
+def to_json(sent: Sent) -> dict[str, Any]:
+    """A broadcast as the API shows it."""
+    b = sent.broadcast
+    return {"id": b.id, "text": b.text, "audience": b.audience, "site_id": b.site_id,
+            "visit_date": b.visit_date.isoformat() if b.visit_date else None, "urgent": b.urgent,
+            "segments": b.segments, "recipients": b.recipients, "skipped_opted_out": b.skipped_opted_out,
+            "skipped_daily": b.skipped_daily, "delivered": sent.delivered, "failed": sent.failed,
+            "waiting": sent.waiting, "sent": sent.sent, "created_at": b.created_at.isoformat()}
+
+
+def preview_json(checked: Preview) -> dict[str, Any]:
+    """A preview as the API shows it; ``problems`` empty when it may be sent."""
+    cost = checked.cost
+    return {"text": checked.text, "characters": checked.characters, "segments": checked.segments,
+            "gsm7": checked.gsm7, "disclosing": checked.disclosing, "recipients": checked.recipients,
+            "skipped_opted_out": checked.skipped_opted_out, "skipped_daily": checked.skipped_daily,
+            "waiting": checked.waiting, "estimated_cost": str(cost) if cost is not None else None,
+            "currency": checked.currency, "problems": checked.problems}
 
 
 def history(sender: Sender, limit: int = 100) -> list[Sent]:

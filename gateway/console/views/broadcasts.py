@@ -17,9 +17,6 @@ from ...messaging import enqueue_pending
 from .. import bp, scope
 from ..auth import actor
 
-FIELDS = ("text", "audience", "site_id", "visit_date", "urgent")
-
-
 def sender() -> broadcasts.Sender:
     """The signed-in user as a broadcast's sender (coordinators: limited to their sites)."""
     return broadcasts.Sender(user_id=current_user.user.id, actor=actor(),
@@ -27,7 +24,7 @@ def sender() -> broadcasts.Sender:
 
 
 def _values() -> dict[str, str]:
-    values = {name: request.form.get(name, "") for name in FIELDS}
+    values = {name: request.form.get(name, "") for name in broadcasts.FIELDS}
     values["urgent"] = "yes" if values["urgent"] == "yes" else ""
     return values
 
