@@ -179,12 +179,15 @@ def _recipients(request: Request, sender: Sender, now: dt.datetime) -> tuple[lis
         select(Client.id, Client.phone, Client.country, Site.timezone, reachable.label("reachable"))
         .outerjoin(Site, Site.id == Client.site_id).where(_audience(request, sender)).order_by(Client.id)).all()
     opted_out = sum(1 for r in rows if not r.reachable)
+    moments: dict[str, tuple[dt.datetime, dt.date]] = {}  # a few zones for thousands of clients
     recipients = []
     for r in rows:
         if r.reachable:
             zone = r.timezone or COUNTRIES[r.country].timezone
-            send_at = next_send_moment(zone, now)
-            recipients.append(_Recipient(r.id, r.phone, zone, send_at, clock.local_date(zone, send_at)))
+            if zone not in moments:
+                send_at = next_send_moment(zone, now)
+                moments[zone] = send_at, clock.local_date(zone, send_at)
+            recipients.append(_Recipient(r.id, r.phone, zone, *moments[zone]))
     if request.urgent or not recipients:
         return recipients, opted_out, 0
     busy = _busy_days([r.id for r in recipients], {r.day for r in recipients}, {r.id: r.zone for r in recipients},

@@ -155,7 +155,11 @@ def test_the_form_queues_her_welcome_sms_unless_dont_text_now_is_ticked(as_role,
     nurse = as_role("nurse")
     page = nurse.get("/console/enrol").get_data(as_text=True)
     assert "Don't text now" in page and "*384*123#" in page
-    assert nurse.post("/console/enrol", form(za, phone="082 123 4567")).status_code == 302
+    r = nurse.post("/console/enrol", form(za, phone="082 123 4567"))
+    assert r.status_code == 302
+    page = nurse.text(r.headers["Location"])  # on her timeline, named for what it is
+    assert "Welcome SMS" in page and "Reply STOP to stop these SMS." in page
+    assert "welcome" in nurse.text("/console/messages")
     assert nurse.post("/console/enrol", form(za, phone="083 123 4567", no_welcome="yes")).status_code == 302
     welcomed = db.session.execute(select(Message.phone, Message.status).where(Message.kind == "welcome")).all()
     assert welcomed == [("+27821234567", "queued")]
