@@ -114,7 +114,8 @@ def test_bad_fields_are_named_and_change_nothing(as_role, people, clients):
                                  ({"text": "a" * 500}, "text", "is 4 SMS parts; at most 3"),
                                  ({"audience": "everyone"}, "audience", "must be one of site, visit_date, all"),
                                  ({"audience": "visit_date"}, "visit_date", "is required"),
-                                 ({"audience": "visit_date", "visit_date": "2026-02-30"}, "visit_date", "is not a date"),
+                                 ({"audience": "visit_date", "visit_date": "2026-02-30"}, "visit_date",
+                                  "is not a date"),
                                  ({"audience": "site"}, "site_id", "is required")]:
         r = nurse.post("/console/broadcasts", form(**fields))
         assert r.status_code == 422, fields
