@@ -29,15 +29,15 @@ from typing import Any, NamedTuple
 from flask import current_app
 from sqlalchemy import and_, case, exists, func, select
 
-from . import audit, clock, fields
-from .bulk import among, bulk_insert
-from .countries import COUNTRIES
-from .errors import ValidationError
-from .extensions import db
-from .fields import FieldError
-from .i18n import disclosing_words, is_gsm7, sms_segments
-from .models import BROADCAST_AUDIENCES, Appointment, Broadcast, Client, Message, Reminder, Site
-from .reminders import next_send_moment
+from gateway.core import audit, clock, fields
+from gateway.adapters.bulk import among, bulk_insert
+from gateway.core.countries import COUNTRIES
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.fields import FieldError
+from gateway.i18n import disclosing_words, is_gsm7, sms_segments
+from gateway.core.models import BROADCAST_AUDIENCES, Appointment, Broadcast, Client, Message, Reminder, Site
+from gateway.reminders import next_send_moment
 
 KIND = "broadcast"
 # Longer texts cost more and are read less: three parts (459 GSM-7 characters) at most.

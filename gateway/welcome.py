@@ -24,12 +24,12 @@ from typing import Iterable, NamedTuple
 
 from flask import current_app
 
-from . import clock
-from .bulk import bulk_insert
-from .countries import COUNTRIES
-from .i18n import render
-from .models import Client, Message
-from .reminders import next_send_moment
+from gateway.core import clock
+from gateway.adapters.bulk import bulk_insert
+from gateway.core.countries import COUNTRIES
+from gateway.i18n import render
+from gateway.core.models import Client, Message
+from gateway.reminders import next_send_moment
 
 TEMPLATE = "sms.welcome"
 KIND = "welcome"
@@ -42,8 +42,8 @@ def text(language: str) -> str:
 
 def queue(client: Client, now: dt.datetime | None = None) -> Message:
     """Queue her welcome SMS (the caller commits with her enrolment), due at her next send-window moment."""
-    from .clients.enrolment import zone_of
-    from .messaging import queue_message
+    from gateway.clients.enrolment import zone_of
+    from gateway.messages import queue_message
 
     moment = next_send_moment(zone_of(client), now or clock.utcnow())
     return queue_message(client, text(client.language), kind=KIND, next_attempt_at=moment)

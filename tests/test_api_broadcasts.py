@@ -4,9 +4,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import AuditEntry, Broadcast, Client, Message
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Broadcast, Client, Message
 
 NOON = dt.datetime(2026, 3, 2, 10, 0)  # 12:00 in Johannesburg: inside the send window
 TEXT = "The clinic is closed this Friday. Please come on Monday instead."
@@ -81,7 +81,7 @@ def test_sent_to_the_outbox_and_listed(client, world):
     assert copy.phone == "+27821000001" and copy.status == "queued" and copy.next_attempt_at == NOON
     assert count(AuditEntry, AuditEntry.action == "broadcast.sent", AuditEntry.entity_id == sent["id"]) == 1
 
-    from gateway.reminders import dispatch
+    from gateway.messages import dispatch
 
     # The send job the request enqueued (ids only), as a worker runs it.
     assert dispatch.send_messages([copy.id]).sent == 1

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from .. import broadcasts, fields
-from ..errors import ValidationError
-from ..extensions import db
-from ..messaging import enqueue_pending
-from . import bp, json_body
+from gateway import broadcasts
+from gateway.core import fields
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.messages import enqueue_pending
+from gateway.interfaces.api import bp, json_body
 
 
 def _sender() -> broadcasts.Sender:

@@ -15,12 +15,12 @@ from typing import IO, Callable, Iterator
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
-from ..bulk import bulk_insert
-from ..errors import ValidationError
-from ..extensions import db
-from ..models import AuditEntry, Client, Infant, Site
-from .enrolment import EnrolmentData, build_client, parse_enrolment
+from gateway.core import clock
+from gateway.adapters.bulk import bulk_insert
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Infant, Site
+from gateway.clients.enrolment import EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. Only `phone` is required.
 COLUMNS = (
@@ -222,7 +222,7 @@ def _insert(items: list[EnrolmentData], actor: str) -> None:
 
 def _queue_welcomes(items: list[EnrolmentData], ids: dict[str, int], now) -> None:
     """The welcome SMS of a batch's new clients, each in her own zone's send window."""
-    from .. import welcome
+    from gateway import welcome
 
     for site_id in {d.site_id for d in items}:
         site = db.session.get(Site, site_id) if site_id is not None else None

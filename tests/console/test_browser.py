@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Client
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, Client
 
 PASSWORD = "a long password"  # every test user's (tests/console/conftest.py)
 
@@ -207,10 +207,10 @@ def test_every_page_fits_360_px_and_loads_nothing_from_elsewhere(browser, live_s
 def test_a_broadcast_previewed_refused_corrected_and_sent_to_the_outbox(browser, live_server, people, sites, enrol):
     """A coordinator writes to her site's clients: a disclosing word is refused at preview, the corrected text
     shows its reach and is sent; the copies go to the outbox in each client's send window."""
-    from gateway import clock
-    from gateway.messaging import set_opt_out
-    from gateway.models import Broadcast, Message
-    from gateway.reminders import dispatch
+    from gateway.core import clock
+    from gateway.messages import set_opt_out
+    from gateway.core.models import Broadcast, Message
+    from gateway.messages import dispatch
 
     za, ke = sites
     thandi = enrol(za, "082 100 0001", "Thandi")

@@ -6,11 +6,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.messaging import set_opt_out
-from gateway.models import AuditEntry, Broadcast, Message
-from gateway.reminders import dispatch
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.messages import set_opt_out
+from gateway.core.models import AuditEntry, Broadcast, Message
+from gateway.messages import dispatch
 
 # 22:00 in Johannesburg, 23:00 in Nairobi: every copy waits for the morning's window (08:00 local).
 NIGHT = dt.datetime(2026, 3, 2, 20, 0)

@@ -8,8 +8,8 @@ import io
 from sqlalchemy import func, select
 
 from gateway.clients.enrolment import local_today
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Client, Infant, Task
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, Client, Infant, Task
 
 
 def form(site, **fields):
@@ -149,7 +149,7 @@ def test_a_file_that_cannot_be_read_is_refused_next_to_the_field(as_role, sites)
 
 
 def test_the_form_queues_her_welcome_sms_unless_dont_text_now_is_ticked(as_role, sites):
-    from gateway.models import Message
+    from gateway.core.models import Message
 
     za, _ = sites
     nurse = as_role("nurse")

@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway import clock, welcome
+from gateway.core import clock
+from gateway import welcome
 from gateway.clients import enrolment, importer
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Message
-from gateway.reminders import dispatch, next_send_moment
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Message
+from gateway.messages import dispatch
+from gateway.reminders import next_send_moment
 
 PHONE = "+27821234567"
 WELCOME = ("Welcome to the clinic's SMS reminders. Dial *384*123# for your next visit and settings. "
@@ -166,7 +168,7 @@ def test_the_window_rule_is_the_reminders_own(app):
 
 
 def test_a_kenyan_client_at_a_site_is_welcomed_in_the_sites_zone(app, make_user):
-    from gateway.models import Site
+    from gateway.core.models import Site
 
     site = Site(name="Kisumu", country="KE", timezone="Africa/Nairobi")
     db.session.add(site)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ... import broadcasts
-from ...errors import ValidationError
-from ...extensions import db
-from ...messaging import enqueue_pending
-from .. import bp, scope
-from ..auth import actor
+from gateway import broadcasts
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.messages import enqueue_pending
+from gateway.interfaces.console import bp, scope
+from gateway.interfaces.console.auth import actor
 
 def sender() -> broadcasts.Sender:
     """The signed-in user as a broadcast's sender (coordinators: limited to their sites)."""
