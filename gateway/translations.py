@@ -224,10 +224,14 @@ def sms_keys() -> list[str]:
     return [k for k in i18n.keys() if k.startswith("sms.") and not k.startswith(i18n.EXPLICIT_PREFIX)]
 
 
+# The longest USSD code a programme may be given (the welcome SMS names it).
+LONGEST_CODE = "*384*12345*678#"
+
+
 def worst_sms(lang: str, key: str) -> str:
     """SMS template ``key`` in ``lang`` as it costs most: rendered with the longest realistic values."""
     whats, dates = _whats(lang), _worst_dates(lang)
-    return max((i18n.render(key, lang, what=w, date=d) for w in whats for d in dates),
+    return max((i18n.render(key, lang, what=w, date=d, code=LONGEST_CODE) for w in whats for d in dates),
                key=lambda text: (i18n.sms_segments(text), len(text)))
 
 

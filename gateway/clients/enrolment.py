@@ -53,6 +53,8 @@ class EnrolmentData:
     expected_delivery_date: dt.date | None = None
     consent_version: str = CONSENT_VERSION
     infants: list[InfantData] = field(default_factory=list)
+    # False: the coordinator held the welcome SMS back (a shared phone; "don't text now").
+    welcome_sms: bool = True
 
 
 class _Checker:
@@ -129,7 +131,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
         raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
     check = _Checker()
     known = {"phone", "country", "language", "name", "site_id", "programme", "reminder_hour", "art", "infants",
-             "expected_delivery_date", "consent_version", "clinic_number"}
+             "expected_delivery_date", "consent_version", "clinic_number", "welcome_sms"}
     for key in data:
         if key not in known:
             check.fail(str(key)[:40], "unknown field")
@@ -143,6 +145,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     programme = check("programme", _choice, data.get("programme"), PROGRAMMES)
     hour = check("reminder_hour", fields.integer, data.get("reminder_hour"), *REMINDER_HOURS)
     consent_version = check("consent_version", fields.text, data.get("consent_version"), 32)
+    welcome_sms = check("welcome_sms", fields.boolean, data.get("welcome_sms"), default=True)
     today = local_today(country) if country else clock.today_utc()
     edd = check("expected_delivery_date", fields.date, data.get("expected_delivery_date"))
     if edd and not today - dt.timedelta(days=60) <= edd <= today + dt.timedelta(days=300):
@@ -180,6 +183,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
         programme=programme or ("mother" if infants else "art" if art_last else None),
         reminder_hour=hour or DEFAULT_REMINDER_HOUR, art_last_dispensed=art_last, art_days_supply=art_days,
         expected_delivery_date=edd, consent_version=consent_version or CONSENT_VERSION, infants=infants,
+        welcome_sms=welcome_sms is not False,
     )
 
 
@@ -202,7 +206,10 @@ def _infant(check: _Checker, where: str, raw: Any, today: dt.date) -> InfantData
 
 
 def enrol(data: EnrolmentData, actor: str) -> Client:
-    """Create the client and her infants, audited, in the caller's transaction (not committed here)."""
+    """Create the client and her infants, audited, and queue her welcome SMS unless it was held back,
+    in the caller's transaction (not committed here)."""
+    from gateway.clients import welcome
+
     if db.session.scalar(select(Client.id).where(Client.phone == data.phone)) is not None:
         raise Conflict("this phone number is already enrolled", {"phone": "already enrolled"})
     if clinic_number_taken(data.clinic_number, data.site_id):
@@ -211,7 +218,10 @@ def enrol(data: EnrolmentData, actor: str) -> Client:
     db.session.add(client)
     db.session.flush()
     audit.record(actor, "client.enrolled", "client", client.id,
-                 {"country": data.country, "infants": len(data.infants), "channel": actor.split(":")[0]})
+                 {"country": data.country, "infants": len(data.infants), "channel": actor.split(":")[0],
+                  "welcome_sms": data.welcome_sms})
+    if data.welcome_sms:
+        welcome.queue(client)
     return client
 
 

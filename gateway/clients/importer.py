@@ -19,14 +19,14 @@ from gateway.core import clock
 from gateway.adapters.bulk import bulk_insert
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
-from gateway.core.models import AuditEntry, Client, Infant
+from gateway.core.models import AuditEntry, Client, Infant, Site
 from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. Only `phone` is required.
 COLUMNS = (
     "phone", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
     "art_last_dispensed", "art_days_supply", "expected_delivery_date",
-    "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
+    "infant_date_of_birth", "infant_hiv_exposed", "infant_name", "welcome_sms",
 )
 MAX_FIELD_CHARS = 1000
 REPORT_LIMIT = 1000  # refused rows kept in the returned report; all go to on_refused
@@ -80,6 +80,8 @@ def _row_to_body(row: dict[str, str]) -> dict:
                                       "expected_delivery_date") if row.get(k)}
     if row.get("reminder_hour"):
         body["reminder_hour"] = row["reminder_hour"]
+    if row.get("welcome_sms"):  # yes / no; empty: yes
+        body["welcome_sms"] = row["welcome_sms"]
     if row.get("art_last_dispensed") or row.get("art_days_supply"):
         body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply")}
     if row.get("infant_date_of_birth") or row.get("infant_hiv_exposed") or row.get("infant_name"):
@@ -226,9 +228,20 @@ def _insert(items: list[EnrolmentData], actor: str) -> None:
     bulk_insert(Infant.__table__, infants)
     db.session.execute(insert(AuditEntry.__table__), [
         {"at": now, "actor": actor, "action": "client.enrolled", "entity": "client", "entity_id": ids[d.phone],
-         "changes": {"country": d.country, "infants": len(d.infants), "channel": "csv"}}
+         "changes": {"country": d.country, "infants": len(d.infants), "channel": "csv", "welcome_sms": d.welcome_sms}}
         for d in items
     ])
+    _queue_welcomes([d for d in items if d.welcome_sms], ids, now)
+
+
+def _queue_welcomes(items: list[EnrolmentData], ids: dict[str, int], now) -> None:
+    """The welcome SMS of a batch's new clients, each in her own zone's send window."""
+    from gateway.clients import welcome
+
+    for site_id in {d.site_id for d in items}:
+        site = db.session.get(Site, site_id) if site_id is not None else None
+        welcome.queue_many([welcome.NewClient(ids[d.phone], d.phone, d.language, d.country)
+                            for d in items if d.site_id == site_id], site.timezone if site else None, now)
 
 
 def _client_row(client: Client, now) -> dict:

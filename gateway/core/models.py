@@ -54,6 +54,11 @@ MESSAGE_DIRECTIONS = ("out", "in")
 #      (its reminder changed first); "outbox" when the outbox backend kept it.
 # in:  received.
 MESSAGE_STATUSES = ("queued", "sending", "outbox", "sent", "delivered", "failed", "cancelled", "received")
+# What an outgoing message is, besides a reminder (reminder_id) or a reply (NULL): the welcome SMS sent once
+# at enrolment, or one recipient's copy of a broadcast (broadcast_id).
+MESSAGE_KINDS = ("welcome", "broadcast")
+# Whom a broadcast goes to: the clients of one site, those with a visit due on one date, or all of the sender's.
+BROADCAST_AUDIENCES = ("site", "visit_date", "all")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -263,6 +268,10 @@ class Message(TimestampMixin, db.Model):
         CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
         Index("ix_messages_client_created", "client_id", "created_at"),
         Index("ix_messages_status_next", "status", "next_attempt_at"),
+        CheckConstraint(f"kind IS NULL OR {_in('kind', MESSAGE_KINDS)}", name="kind"),
+        # One welcome SMS per client, ever: a retried enrolment or a re-run job cannot make a second.
+        Index("uq_messages_welcome", "client_id", unique=True,
+              sqlite_where=text("kind = 'welcome'"), postgresql_where=text("kind = 'welcome'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
@@ -286,6 +295,32 @@ class Message(TimestampMixin, db.Model):
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # last time a send job was queued
     sending_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str | None] = mapped_column(String(10))  # MESSAGE_KINDS, or NULL (a reminder, a reply)
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="SET NULL"), index=True)
+
+
+class Broadcast(TimestampMixin, db.Model):
+    """One message an admin or coordinator wrote to a set of clients; each recipient's copy is a Message.
+
+    The counts are what happened when it was sent (recipients, and who was left
+    out and why); delivered and failed are counted from its messages when read.
+    """
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (CheckConstraint(_in("audience", BROADCAST_AUDIENCES), name="audience"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # the audit actor string of its sender
+    text: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(12))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)  # audience "site", or a filter
+    visit_date: Mapped[dt.date | None] = mapped_column(Date)  # audience "visit_date": the local due date
+    # Urgent overrides the one-SMS-a-day rule (a clinic closed tomorrow); it still keeps the send window.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    segments: Mapped[int] = mapped_column(SmallInteger, default=1)  # SMS parts of the text
+    recipients: Mapped[int] = mapped_column(Integer, default=0)  # messages made
+    skipped_opted_out: Mapped[int] = mapped_column(Integer, default=0)  # opted out or number refused
+    skipped_daily: Mapped[int] = mapped_column(Integer, default=0)  # already had an SMS that day (not urgent)
 
 
 class AuditEntry(db.Model):

@@ -99,12 +99,15 @@ def set_opt_out(client: Client, opted_out: bool, actor: str, confirm: bool = Tru
     return True
 
 
-def queue_message(client: Client, text: str) -> Message:
-    """Queue a one-off SMS to a client (not a reminder); the next pass, or ``jobs.enqueue_pending`` after commit, sends it."""
+def queue_message(client: Client, text: str, **columns) -> Message:
+    """Queue a one-off SMS to a client (not a reminder); the next pass, or ``jobs.enqueue_pending`` after commit, sends it.
+
+    ``columns`` sets more of the message (``kind``, ``next_attempt_at``: not before that UTC moment).
+    """
     from flask import current_app
 
     message = Message(client_id=client.id, direction="out", phone=client.phone, text=text, status="queued",
-                      backend=current_app.config["SETTINGS"].sms_backend, attempts=0)
+                      backend=current_app.config["SETTINGS"].sms_backend, attempts=0, **columns)
     db.session.add(message)
     return message
 

@@ -20,6 +20,7 @@ from gateway.clients.sites import zone_of
 from gateway.adapters.database import db, unread
 from gateway.core.models import Appointment, Client, Message, Reminder
 from gateway.schedules import reminder_rules
+from gateway.schedules.window import send_moment
 
 # How far ahead reminder rows exist. Appointments further out are planned as
 # the days go by, so enrolment stays cheap and rows stay few.
@@ -50,13 +51,6 @@ class Visit(NamedTuple):
 
 def _template(days: int) -> str:
     return "before" if days < 0 else "today" if days == 0 else "missed"
-
-
-def send_moment(day: dt.date, preferred_hour: int, zone: str) -> dt.datetime:
-    """UTC moment of the client's preferred hour on ``day``, pulled inside the send window."""
-    rules = reminder_rules()
-    hour = min(max(preferred_hour, rules.window_start_hour), rules.window_end_hour - 1)
-    return clock.utc_of_local(day, hour, zone)
 
 
 def wanted_reminders(client: Client, appointments: Sequence[Appointment | Visit], today: dt.date) -> dict[dt.date, _Wanted]:
@@ -106,6 +100,8 @@ def plan(client: Client, appointments: Sequence[Appointment], now: dt.datetime |
     cancelled before a send job claims it. Each change bumps the row's version.
     """
     now = now or clock.utcnow()
+    if client.opted_out or client.phone_flag:
+        _cancel_one_offs(client, now)
     appointments_by_id = {a.id: a for a in appointments}
     loaded = not unread(client, "reminders")
     added, client.planned_through = _reconcile(client, appointments, now)
@@ -199,6 +195,13 @@ def _columns(want: _Wanted, now: dt.datetime) -> dict:
             "stale_at": want.stale_at,
             # A moment already past when the row is made is not sent late.
             "status": "skipped" if want.send_at <= now else "scheduled"}
+
+
+def _cancel_one_offs(client: Client, now: dt.datetime) -> None:
+    """Cancel her welcome SMS and broadcast copies still waiting (for their send window): she said STOP."""
+    db.session.execute(update(Message).where(
+        Message.client_id == client.id, Message.status == "queued", Message.kind.is_not(None),
+    ).values(status="cancelled", updated_at=now))
 
 
 def _cancel_pending_message(row: Reminder) -> bool:

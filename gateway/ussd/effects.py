@@ -229,7 +229,7 @@ def enrol_client(effect, caller) -> tuple[str, int]:
     country = site.country if site else current_app.config["SETTINGS"].default_country
     programme, day = effect["programme"], dt.date.fromisoformat(effect["date"])
     body: dict[str, Any] = {"phone": effect["phone"], "country": country, "language": effect["language"],
-                            "programme": programme}
+                            "programme": programme, "welcome_sms": effect.get("welcome_sms", True)}
     if site is not None:
         body["site_id"] = site.id
     if programme == "pregnant":

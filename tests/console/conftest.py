@@ -110,12 +110,16 @@ def as_role(app, people):
 
 @pytest.fixture
 def enrol(app):
-    """Enrol a client through the service, with appointments: ``enrol(site, phone, name=..., art_days_ago=...)``."""
+    """Enrol a client through the service, with appointments: ``enrol(site, phone, name=..., art_days_ago=...)``.
+
+    Without her welcome SMS unless ``welcome_sms=True``: the pages' tests count her other messages.
+    """
     def make(site: Site | None, phone: str, name: str | None = None, *, art_days_ago: int | None = None,
-             days_supply: int = 30, infant_days_old: int | None = None, country: str | None = None):
+             days_supply: int = 30, infant_days_old: int | None = None, country: str | None = None,
+             welcome_sms: bool = False):
         country = country or (site.country if site else "ZA")
         today = local_today(country)
-        body = {"phone": phone, "country": country, "name": name}
+        body = {"phone": phone, "country": country, "name": name, "welcome_sms": welcome_sms}
         if site is not None:
             body["site_id"] = site.id
         if art_days_ago is not None:
@@ -145,6 +149,8 @@ def seeded(app, people, sites, enrol):
     from gateway.core import clock
     from gateway.interfaces.console import imports
     from gateway.clients.importer import ImportReport
+    from sqlalchemy import update as sa_update
+
     from gateway.core.models import Alert, Message, Task
 
     za, ke = sites
@@ -177,6 +183,16 @@ def seeded(app, people, sites, enrol):
         Task(kind="callback", client_id=kenyan.id, site_id=ke.id, phone=kenyan.phone, status="open"),
         Alert(kind="sending_paused", message="Africa's Talking refused sending: InsufficientBalance."),
     ])
+    # A past broadcast to the site, with one copy delivered (the Broadcasts page's list).
+    from gateway.messages import broadcasts
+
+    sent = broadcasts.send(broadcasts.Request(text="The clinic is closed this Friday. Please come on Monday "
+                                              "instead, or on Tuesday if Monday does not suit you.",
+                                              audience="site", site_id=za.id, urgent=True),
+                           broadcasts.Sender(people["nurse"].id, f"user:{people['nurse'].id}", frozenset({za.id})))
+    db.session.flush()
+    db.session.execute(sa_update(Message).where(Message.broadcast_id == sent.id, Message.client_id == hostile.id)
+                       .values(status="delivered"))
     db.session.commit()
     report = ImportReport(rows=3, imported=2, refused=[{"line": 3, "reason": "phone: not a phone number"}],
                           refused_count=1)

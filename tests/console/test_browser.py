@@ -262,3 +262,64 @@ def test_a_translation_checked_as_typed_and_a_language_going_live(browser, live_
     assert page.locator("#f-language option[value=xh]").count() == 1
     context.close()
     assert watch.foreign == [] and watch.errors == []
+
+
+def test_a_broadcast_previewed_refused_corrected_and_sent_to_the_outbox(browser, live_server, people, sites, enrol):
+    """A coordinator writes to her site's clients: a disclosing word is refused at preview, the corrected text
+    shows its reach and is sent; the copies go to the outbox in each client's send window."""
+    from gateway.core import clock
+    from gateway.messages import set_opt_out
+    from gateway.core.models import Broadcast, Message
+    from gateway.messages import dispatch
+
+    za, ke = sites
+    thandi = enrol(za, "082 100 0001", "Thandi")
+    zodwa = enrol(za, "082 100 0002", "Zodwa")
+    set_opt_out(zodwa, True, "test", confirm=False)
+    enrol(ke, "0712 345 678", "Akinyi")  # another site's: never reached
+    db.session.commit()
+
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    watch = Watch(page, live_server)
+    sign_in(page, live_server, "nurse@example.org")
+    page.click("nav >> text=Broadcasts")
+    page.wait_for_selector("h1:has-text('Broadcasts')")
+    page.fill("#f-text", "Bring your ARV card: the clinic is closed this Friday.")
+    page.click("button:has-text('Preview')")
+    page.wait_for_selector("#broadcast-preview")
+    assert "refused, it names ARV" in page.inner_text("#pv-disclosure")
+    assert page.is_visible("#err-text") and not page.is_visible("#broadcast-confirm")
+    shot(page, "7-broadcast-refused")
+
+    text = "The clinic is closed this Friday. Please come on Monday instead."
+    page.fill("#f-text", text)
+    page.click("button:has-text('Preview')")
+    page.wait_for_selector("#broadcast-confirm")
+    assert page.inner_text("#pv-disclosure") == "Discretion check: passed"
+    assert page.inner_text("#pv-parts").startswith(f"{len(text)} characters, 1 SMS part")
+    assert page.inner_text("#pv-recipients").startswith("1 client will get it")
+    assert page.inner_text("#pv-left-out").startswith("Left out: 1 who said STOP")
+    shot(page, "8-broadcast-preview")
+    page.click("button:has-text('Send to 1 client')")
+    page.wait_for_selector("text=Broadcast queued for 1 client")
+    assert text in page.inner_text("#broadcast-list")
+    page.set_viewport_size(NARROW)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shot(page, "9-broadcast-sent")
+    context.close()
+    assert watch.foreign == [] and watch.errors == []
+
+    db.session.expire_all()
+    broadcast = db.session.scalar(select(Broadcast))
+    assert (broadcast.text, broadcast.recipients, broadcast.skipped_opted_out) == (text, 1, 1)
+    [copy] = db.session.scalars(select(Message).where(Message.broadcast_id == broadcast.id)).all()
+    assert copy.client_id == thandi.id
+    # The dispatch pass at the copy's moment (now, or when her window next opens): into the outbox.
+    jobs = []
+    with clock.frozen(copy.next_attempt_at):
+        dispatch.send_due(copy.next_attempt_at, enqueue=jobs.append)
+        for ids in jobs:
+            dispatch.send_messages(ids)
+    db.session.expire_all()
+    assert db.session.get(Message, copy.id).status == "outbox"

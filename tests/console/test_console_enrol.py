@@ -146,3 +146,23 @@ def test_a_file_that_cannot_be_read_is_refused_next_to_the_field(as_role, sites)
     r = nurse.post("/console/import", {"site_id": str(sites[0].id)}, content_type="multipart/form-data")
     assert r.status_code == 422 and "choose a CSV file" in r.get_data(as_text=True)
     assert count(Client) == 0 and count(Infant) == 0
+
+
+def test_the_form_queues_her_welcome_sms_unless_dont_text_now_is_ticked(as_role, sites):
+    from gateway.core.models import Message
+
+    za, _ = sites
+    nurse = as_role("nurse")
+    page = nurse.get("/console/enrol").get_data(as_text=True)
+    assert "Don't text now" in page and "*384*123#" in page
+    r = nurse.post("/console/enrol", form(za, phone="082 123 4567"))
+    assert r.status_code == 302
+    page = nurse.text(r.headers["Location"])  # on her timeline, named for what it is
+    assert "Welcome SMS" in page and "Reply STOP to stop these SMS." in page
+    assert "welcome" in nurse.text("/console/messages")
+    assert nurse.post("/console/enrol", form(za, phone="083 123 4567", no_welcome="yes")).status_code == 302
+    welcomed = db.session.execute(select(Message.phone, Message.status).where(Message.kind == "welcome")).all()
+    assert welcomed == [("+27821234567", "queued")]
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "client.enrolled")
+                                 .order_by(AuditEntry.id)).all()
+    assert [e.changes["welcome_sms"] for e in entries] == [True, False]

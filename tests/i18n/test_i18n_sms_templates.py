@@ -7,6 +7,8 @@ from gateway.core.countries import LANGUAGES
 
 BUDGET = translations.SMS_PARTS  # SMS parts per message, for every template
 KINDS = ("art_refill", "immunisation", "infant_hiv_test")
+# The longest USSD code a programme is likely to be given (the welcome SMS names it).
+LONGEST_CODE = translations.LONGEST_CODE
 
 
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
@@ -44,3 +46,11 @@ def test_explicit_labels_exist_in_english_and_are_used_only_by_name():
         "your child's clinic visit"
     assert i18n.render("label.own_visit", "en") == "your clinic visit"
     assert i18n.render("label.join_and", "en") == "and"
+
+
+def test_the_welcome_names_the_code_and_stop_in_every_language_and_never_discloses():
+    for lang in sorted(LANGUAGES):
+        text = i18n.render("sms.welcome", lang, code=LONGEST_CODE)
+        assert LONGEST_CODE in text and "STOP" in text, lang
+        assert i18n.disclosing_words(text) == [], lang
+        assert i18n.is_gsm7(text) and i18n.sms_segments(text) == 1, lang

@@ -24,7 +24,7 @@ def test_enrol_a_mother_with_her_baby(coordinator):
     assert p.send("2") == "CON Baby's date of birth (DDMMYYYY):\n0. Back"
     assert p.send("01102025") == f"CON Client's language:\n{LANGS}\n0. Back"
     assert p.send("3") == ("CON Enrol +27821234567?\nMother with baby: Wed 1 Oct 2025\nLanguage: Kiswahili\n"
-                           "1. Yes\n2. No")
+                           "1. Yes\n2. No\n3. Yes, no SMS now")
     assert p.send("1") == "END Enrolled +27821234567. The client will get reminders by SMS."
     assert p.effects == [{"action": "enrol_client", "phone": "+27821234567", "programme": "mother",
                           "date": "2025-10-01", "language": "sw"}]
@@ -57,6 +57,15 @@ def test_enrol_refuses_a_bad_number_and_dates_on_the_wrong_side_of_today(coordin
     p.send("0")
     p.send("2")  # mother: the baby cannot be born tomorrow
     assert p.send("26112025") == "CON That date is in the future.\nBaby's date of birth (DDMMYYYY):\n0. Back"
+
+
+def test_enrol_without_the_welcome_sms_for_a_shared_phone(coordinator):
+    p = coordinator()
+    for answer in ("1", "0821234567", "3", "23122025", "1"):
+        p.send(answer)
+    assert p.send("3") == "END Enrolled +27821234567. No welcome SMS now (shared phone); reminders will follow."
+    assert p.effects == [{"action": "enrol_client", "welcome_sms": False, "phone": "+27821234567",
+                          "programme": "art", "date": "2025-12-23", "language": "en"}]
 
 
 def test_enrol_no_changes_nothing(coordinator):
@@ -116,7 +125,7 @@ def test_kiswahili_coordinator_enrols(phone, pins):
     p.send("1")
     p.send("15032026")
     assert p.send("3") == ("CON Msajili +254712345678?\nMjamzito: Jumapili 15 Mac 2026\nLugha: Kiswahili\n"
-                           "1. Ndiyo\n2. Hapana")
+                           "1. Ndiyo\n2. Hapana\n3. Ndiyo, bila SMS sasa")
     assert p.send("1") == "END +254712345678 amesajiliwa. Mteja atapokea vikumbusho kwa SMS."
     assert p.effects[0]["language"] == "sw"
 

@@ -2,14 +2,14 @@
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.core import clock
 from gateway import users
 from gateway.adapters.database import db
 from gateway.core.phones import masked
-from gateway.core.models import Appointment, AuditEntry, Client, Infant, Task, User
+from gateway.core.models import Appointment, AuditEntry, Client, Infant, Message, Task, User
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, audit_actions, count, site,
 )
@@ -98,8 +98,9 @@ def test_a_coordinator_enrols_a_pregnant_client(at, make_coordinator):
     assert session.send("24112025") == "CON That date has passed.\nExpected delivery date (DDMMYYYY):\n0. Back"
     assert session.send("01062026") == LANGUAGES_EN
     confirm = session.send("1")
-    assert confirm == "CON Enrol +27821234567?\nPregnant: Mon 1 Jun 2026\nLanguage: English\n1. Yes\n2. No"
-    assert len(confirm) == 79
+    assert confirm == "CON Enrol +27821234567?\nPregnant: Mon 1 Jun 2026\nLanguage: English\n1. Yes\n2. No\n" \
+        "3. Yes, no SMS now"
+    assert len(confirm) == 98
     assert session.send("1") == "END Enrolled +27821234567. The client will get reminders by SMS."
     client = db.session.scalar(select(Client))
     assert (client.phone, client.programme, client.expected_delivery_date, client.language, client.country) == \
@@ -109,6 +110,10 @@ def test_a_coordinator_enrols_a_pregnant_client(at, make_coordinator):
                                  .order_by(AuditEntry.id)).all()
     assert [(e.action, e.actor) for e in entries] == [("client.enrolled", f"ussd:user:{user.id}"),
                                                       ("ussd.enrol_client", f"ussd:user:{user.id}")]
+    # Her welcome SMS waits for the next pass (10:00 local: inside her send window).
+    welcome = db.session.scalar(select(Message).where(Message.client_id == client.id))
+    assert (welcome.kind, welcome.status, welcome.next_attempt_at) == ("welcome", "queued", NOW)
+    assert "*384*123#" in welcome.text and "STOP" in welcome.text
 
 
 def test_a_coordinator_enrols_a_mother_with_her_baby(at, make_coordinator):
@@ -118,7 +123,8 @@ def test_a_coordinator_enrols_a_mother_with_her_baby(at, make_coordinator):
     assert session.send("2") == "CON Baby's date of birth (DDMMYYYY):\n0. Back"
     session.send("01102025")
     assert session.send("3") == \
-        "CON Enrol +27831234567?\nMother with baby: Wed 1 Oct 2025\nLanguage: Kiswahili\n1. Yes\n2. No"
+        "CON Enrol +27831234567?\nMother with baby: Wed 1 Oct 2025\nLanguage: Kiswahili\n1. Yes\n2. No\n" \
+        "3. Yes, no SMS now"
     assert session.send("1") == "END Enrolled +27831234567. The client will get reminders by SMS."
     client = db.session.scalar(select(Client))
     infant = db.session.scalar(select(Infant))
@@ -143,6 +149,21 @@ def test_a_coordinator_enrols_a_client_on_art_only(at, make_coordinator, typed, 
     assert client.art_last_dispensed <= TODAY
 
 
+def test_a_coordinator_enrols_a_shared_phone_without_the_welcome_sms(at, make_coordinator):
+    make_coordinator()
+    session = _coordinator_session(at)
+    session.play("1", "0841234567")
+    session.send("3")
+    session.send("01122025")
+    session.send("1")  # English
+    assert session.send("3") == "END Enrolled +27841234567. No welcome SMS now (shared phone); reminders will follow."
+    client = db.session.scalar(select(Client))
+    assert client.phone == "+27841234567"
+    assert db.session.scalar(select(func.count()).select_from(Message).where(Message.kind == "welcome")) == 0
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "client.enrolled"))
+    assert entry.changes["welcome_sms"] is False
+
+
 def test_a_coordinator_in_kiswahili_enrols_and_is_told_when_the_number_is_enrolled_already(at, make_coordinator):
     site("Dar", "TZ", "Africa/Dar_es_Salaam")
     make_coordinator(phone="+255712345679", sites=("Dar",))
@@ -153,7 +174,8 @@ def test_a_coordinator_in_kiswahili_enrols_and_is_told_when_the_number_is_enroll
     assert session.send("3") == "CON Tarehe ya kuchukua dawa tena (DDMMYYYY):\n0. Rudi"
     session.send("01122025")
     assert session.send("3") == \
-        "CON Msajili +255712345670?\nARV pekee: Jumatatu 1 Des 2025\nLugha: Kiswahili\n1. Ndiyo\n2. Hapana"
+        "CON Msajili +255712345670?\nARV pekee: Jumatatu 1 Des 2025\nLugha: Kiswahili\n1. Ndiyo\n2. Hapana\n" \
+        "3. Ndiyo, bila SMS sasa"
     assert session.send("1") == "END +255712345670 amesajiliwa. Mteja atapokea vikumbusho kwa SMS."
     client = db.session.scalar(select(Client))
     assert (client.country, client.site.name) == ("TZ", "Dar")

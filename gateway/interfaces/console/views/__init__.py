@@ -8,6 +8,7 @@
 - ``phone``: the USSD phone, real USSD sessions played in the page
 - ``account``: her own password
 - ``translations``: texts in each language, written and reviewed by programme staff (admins)
+- ``broadcasts``: one message to many of your clients, previewed before it is sent
 """
 from __future__ import annotations
 
@@ -112,4 +113,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from gateway.interfaces.console.views import account, admin, clients, delivery, enrol, phone, today, translations  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.console.views import account, admin, broadcasts, clients, delivery, enrol, phone, today, translations  # noqa: E402,F401  (routes register on bp)

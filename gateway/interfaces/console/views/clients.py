@@ -115,7 +115,8 @@ def _timeline(client: Client, schedule: dict, messages: list[Message], today: dt
             parts.append(f"cost {float(m.cost_amount):g} {m.cost_currency or ''}".strip())
         entries.append({"date": clock.local_date(zone, m.created_at), "type": "sms-" + m.direction,
                         "status": m.status, "message": m, "text": m.text, "detail": ", ".join(parts),
-                        "title": "SMS sent" if m.direction == "out" else "SMS received"})
+                        "title": {"welcome": "Welcome SMS", "broadcast": "Broadcast SMS"}.get(
+                            m.kind or "", "SMS sent" if m.direction == "out" else "SMS received")})
     upcoming = sorted((e for e in entries if e["date"] > today), key=lambda e: e["date"])
     horizon = today + dt.timedelta(days=SOON_DAYS)
     history = sorted((e for e in entries if e["date"] <= today), key=lambda e: e["date"], reverse=True)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 INFANT_ROWS = 2  # twins are common enough; more infants are added later as births
 FIELDS = ("phone", "name", "clinic_number", "site_id", "programme", "language", "reminder_hour", "expected_delivery_date",
-          "art.last_dispensed", "art.days_supply", "consent", "request") + tuple(
+          "art.last_dispensed", "art.days_supply", "consent", "no_welcome", "request") + tuple(
     f"infants[{i}].{k}" for i in range(INFANT_ROWS) for k in ("date_of_birth", "name", "hiv_exposed"))
 # Imports of up to this many new clients are planned at once; bigger ones by a worker, within minutes.
 PLAN_INLINE_LIMIT = 500
@@ -72,6 +72,8 @@ def _body(values: dict[str, str], site: Site | None) -> tuple[dict, dict[int, in
             infants.append({"date_of_birth": dob, "name": name, "hiv_exposed": values[f"infants[{i}].hiv_exposed"]})
     if infants:
         body["infants"] = infants
+    if values["no_welcome"] == "yes":  # "don't text now": a shared phone
+        body["welcome_sms"] = False
     return body, rows
 
 
@@ -95,6 +97,7 @@ def _render_form(values, errors, status=200, task=None):
                            programmes=PROGRAMMES, languages={c: LANGUAGES[c] for c in offered_languages()}, countries=COUNTRIES,
                            hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
                            infant_rows=range(INFANT_ROWS), default_hour=enrolment.DEFAULT_REMINDER_HOUR,
+                           service_code=current_app.config["SETTINGS"].ussd_service_code,
                            # No date in the future; a day's margin for zones ahead of UTC.
                            today_iso=(clock.today_utc() + dt.timedelta(days=1)).isoformat()), status
 
