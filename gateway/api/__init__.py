@@ -103,4 +103,4 @@ def openapi_document() -> dict:
     return yaml.safe_load(Path(__file__).with_name("openapi.yaml").read_text(encoding="utf-8"))
 
 
-from . import clients  # noqa: E402,F401  (routes register on bp)
+from . import clients, indicators  # noqa: E402,F401  (routes register on bp)
