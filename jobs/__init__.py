@@ -31,6 +31,8 @@ TICK_SECONDS = 20
 PERIODIC = {
     "dispatch": (60, "jobs.dispatch_pass"),
     "plan-ahead": (600, "jobs.plan_ahead"),
+    # Hourly look: on DHIS2_PUSH_DAY (or later, until DHIS2 answers) the previous month goes to DHIS2.
+    "dhis2-push": (3600, "jobs.dhis2_monthly_push"),
 }
 
 
@@ -136,6 +138,22 @@ def plan_ahead() -> dict | None:
         return None
     try:
         return {"planned": refresh_all(progress=_renewer(lock))}
+    finally:
+        _release(lock)
+
+
+def dhis2_monthly_push() -> dict | None:
+    """The previous month's indicators to DHIS2 once a month, when DHIS2_URL is set (gateway.dhis2)."""
+    from gateway.dhis2 import monthly_push
+
+    lock = _exclusive("dhis2-push", seconds=3600)
+    if lock is None:
+        return None
+    try:
+        result = monthly_push(current_app.config["SETTINGS"])
+        if result is None:
+            return None
+        return {"push_id": result.push_id, "status": result.summary.status, "summary": result.summary.describe()}
     finally:
         _release(lock)
 
