@@ -196,7 +196,7 @@ def _page_urls(app, seeded, people, who: str) -> list[str]:
     Fails when the console gains a GET page this list does not fill, so a new page is never left unchecked.
     """
     ids = {"client_id": seeded["hostile"].id, "user_id": people["nurse"].id,
-           "report_id": seeded["report_ids"][who]}
+           "report_id": seeded["report_ids"][who], "code": "art_refills_due"}
     skip = {"console.static", "console.import_refused", "console.logout"}  # not pages: a file, a CSV, a POST
     admin_only = {"console.users_list", "console.user_new", "console.user_edit", "console.sites",
                   "console.schedules", "console.audit_log", "console.ops"}
