@@ -60,3 +60,29 @@ def test_csv_exports(as_role, seeded, sites):
     table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert table[0][:2] == ["month", "clients_active"] and len(table) == 14 and table[-1][0] == _month()
     assert table[-1][1] == "2"  # her two clients
+
+
+def test_admins_set_a_site_org_unit_and_see_the_last_push(as_role, sites, people):
+    from gateway.models import Dhis2Push, Site
+
+    za, _ = sites
+    admin = as_role("admin")
+    response = admin.post(f"/console/sites/{za.id}/org-unit", {"org_unit": "OuKhaye0001"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Site, za.id).dhis2_org_unit == "OuKhaye0001"
+    assert 'value="OuKhaye0001"' in admin.text("/console/sites")
+    admin.post(f"/console/sites/{za.id}/org-unit", {"org_unit": "not an id"})
+    db.session.expire_all()
+    assert db.session.get(Site, za.id).dhis2_org_unit == "OuKhaye0001"  # refused, unchanged
+    assert "not a DHIS2 id" in admin.text("/console/sites")
+    assert as_role("nurse").post(f"/console/sites/{za.id}/org-unit", {"org_unit": "OuKhaye0002"}).status_code == 403
+    assert "Nothing pushed yet" in admin.text("/console/ops")
+    db.session.add(Dhis2Push(period="2026-10", actor="cli", status="conflicts", values_sent=4, imported=1,
+                             updated=0, ignored=3, deleted=0,
+                             conflicts=[{"object": "DeClients01", "value": "Data element not found",
+                                         "data_element": ["DeClients01"], "org_unit": ["OuKhaye0001"]}]))
+    db.session.commit()
+    page = admin.text("/console/ops")
+    assert "Last push: 2026-10" in page and "imported 1, updated 0, ignored 3" in page
+    assert "DeClients01" in page and "Data element not found" in page

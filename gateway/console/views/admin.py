@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from ... import health, users
+from ... import dhis2, health, users
 from ...countries import COUNTRIES
 from ...errors import GatewayError
 from ...extensions import db
@@ -155,6 +155,25 @@ def sites():
                            values=values, errors=errors, countries=COUNTRIES), status
 
 
+@bp.post("/sites/<int:site_id>/org-unit")
+@admin_required
+def site_org_unit(site_id: int):
+    """Set or clear a site's DHIS2 organisation unit."""
+    site = db.session.get(Site, site_id)
+    if site is None:
+        abort(404)
+    try:
+        changed = dhis2.set_org_unit(site, request.form.get("org_unit", ""), actor())
+    except GatewayError as exc:
+        db.session.rollback()
+        flash(f"{site.name}: DHIS2 org unit not saved: {next(iter(exc.fields.values()), exc.message)}.", "error")
+    else:
+        db.session.commit()
+        flash(f"{site.name}: DHIS2 org unit {site.dhis2_org_unit or 'cleared'}." if changed else "Nothing changed.",
+              "ok" if changed else "info")
+    return redirect(url_for("console.sites"))
+
+
 def _site_users(rows):
     users_ = db.session.scalars(select(User).where(User.active.is_(True))).all()
     for site in rows:
@@ -236,4 +255,4 @@ def ops():
         log.warning("could not read RQ state", exc_info=True)
         queues, workers, periodic, rq_error = [], [], {}, type(exc).__name__
     return render_template("console/ops.html", checks=checks, queues=queues, workers=workers, periodic=periodic,
-                           rq_error=rq_error, settings=current_app.config["SETTINGS"])
+                           rq_error=rq_error, settings=current_app.config["SETTINGS"], dhis2_push=dhis2.last_push())
