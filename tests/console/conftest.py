@@ -197,7 +197,8 @@ def _page_urls(app, seeded, people, who: str) -> list[str]:
     """
     ids = {"client_id": seeded["hostile"].id, "user_id": people["nurse"].id,
            "report_id": seeded["report_ids"][who], "code": "art_refills_due"}
-    skip = {"console.static", "console.import_refused", "console.logout"}  # not pages: a file, a CSV, a POST
+    skip = {"console.static", "console.import_refused", "console.logout",  # not pages: a file, a CSV, a POST
+            "console.programme_csv", "console.programme_list_csv"}  # CSV files too
     admin_only = {"console.users_list", "console.user_new", "console.user_edit", "console.sites",
                   "console.schedules", "console.audit_log", "console.ops"}
     urls = []

@@ -22,8 +22,8 @@ GROUP_LABELS = {indicators.DELIVERED: "Reminder delivered", indicators.SENT: "Re
 # The columns of a line list as the page and the CSV show them (the phone always masked).
 COLUMN_LABELS = {"client_id": "Client id", "client_name": "Name", "phone": "Phone", "site": "Site",
                  "kind": "Visit", "name": "Dose or test", "due_date": "Due", "status": "Status", "done_on": "Done",
-                 "infant_id": "Infant id", "date_of_birth": "Born", "sent_at": "Sent (UTC)",
-                 "delivered_at": "Delivered (UTC)", "failure_reason": "Failure", "enrolled_at": "Enrolled (UTC)"}
+                 "infant_id": "Infant id", "date_of_birth": "Born", "sent_at": "Sent",
+                 "delivered_at": "Delivered", "failure_reason": "Failure", "enrolled_at": "Enrolled"}
 
 
 def _choice():
@@ -142,7 +142,7 @@ def programme_list_csv(code: str):
         return exc.fields.get("period", exc.message), 422, {"Content-Type": "text/plain; charset=utf-8"}
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([COLUMN_LABELS.get(c, c) for c in columns])
+    writer.writerow([COLUMN_LABELS.get(c, c) + (" (UTC)" if c.endswith("_at") else "") for c in columns])
     for row in rows:
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
     # A list of clients leaves the gateway: who took it, and which, is kept.
