@@ -308,31 +308,23 @@ class Scope:
             query = query.where(Site.id.in_(ids))
         return cls(list(db.session.scalars(query)), site_ids is None)
 
-    def condition(self) -> ColumnElement[bool]:
-        parts = []
-        if self.sites:
-            parts.append(Client.site_id.in_([s.id for s in self.sites]))
-        if self.unsited:
+    def condition(self, group: list[int | None] | None = None) -> ColumnElement[bool]:
+        """Rows of these sites' clients (``group``: of those sites only; ``None`` in it: the unsited)."""
+        ids = [s.id for s in self.sites] + ([None] if self.unsited else []) if group is None else group
+        known = [i for i in ids if i is not None]
+        parts = [Client.site_id.in_(known)] if known else []
+        if None in ids:
             parts.append(Client.site_id.is_(None))
         return or_(*parts) if parts else false()
 
-    def grouped(self, key, make) -> ColumnElement[bool]:
-        """``make(key_value)`` for each group of sites sharing ``key(site)``; ``key(None)`` for the unsited."""
+    def groups(self, key) -> dict:
+        """``{key(site): [site ids]}``: the sites sharing a zone or thresholds; ``key(None)`` for the unsited."""
         groups: dict = defaultdict(list)
         for site in self.sites:
             groups[key(site)].append(site.id)
         if self.unsited:
             groups[key(None)].append(None)
-        if len(groups) <= 1:
-            return make(next(iter(groups))) if groups else false()
-        parts = []
-        for value, ids in groups.items():
-            known = [i for i in ids if i is not None]
-            where = [Client.site_id.in_(known)] if known else []
-            if None in ids:
-                where = [or_(*where, Client.site_id.is_(None))]
-            parts.append(and_(*where, make(value)))
-        return or_(*parts)
+        return groups
 
 
 def _zone(site: Site | None) -> str:
@@ -407,65 +399,94 @@ def _in_month(column, period: Period, today: dt.date) -> ColumnElement[bool]:
     return and_(column >= period.start, column < min(period.end, today + dt.timedelta(days=1)))
 
 
-def _period_condition(indicator: Indicator, period: Period, scope: Scope, today: dt.date) -> ColumnElement[bool]:
-    """The condition that a row counts in ``period`` (the entry's period rule), closed clients left out."""
+def _group_key(indicator: Indicator):
+    """What a site's rows depend on besides the month: its zone (timestamps), its country's ART thresholds
+    (interruption, lost), or nothing (dates)."""
+    if indicator.period in ("interruption", "lost"):
+        return _thresholds
+    if indicator.source == "appointments":
+        return lambda site: None
+    return _zone
+
+
+def _period_condition(indicator: Indicator, period: Period, key, today: dt.date,
+                      bound: bool = False) -> ColumnElement[bool]:
+    """The condition that a row counts in ``period`` (the entry's period rule), closed clients left out.
+
+    ``key`` is the sites' group key (``_group_key``). ``bound=True``: a looser condition true for every row
+    counted in any month from ``period.start`` to ``period.end`` (a span of months), for the WHERE.
+    """
     rule = indicator.period
     last_day = min(period.end, today + dt.timedelta(days=1)) - dt.timedelta(days=1)
     if indicator.source == "appointments":
-        if rule == "due":
-            return and_(_in_month(Appointment.due_date, period, today), still_open(Appointment.due_date))
-        if rule == "done":
-            return and_(_in_month(Appointment.done_on, period, today), still_open(Appointment.done_on))
-
-        def late(thresholds) -> ColumnElement[bool]:
-            days = thresholds.interruption_after_days if rule == "interruption" else thresholds.lost_after_days
-            reached = add_days(Appointment.due_date, days)  # the day it became an interruption / a loss
-            return and_(Appointment.due_date >= period.start - dt.timedelta(days=days),
-                        Appointment.due_date <= last_day - dt.timedelta(days=days),
-                        or_(Appointment.status == "due", Appointment.done_on >= reached),
-                        still_open(reached))
-        return scope.grouped(_thresholds, late)
-    # In care at the end of the month: enrolled by then (in the site's zone), and not closed.
-    in_care = and_(scope.grouped(_zone, lambda zone: Client.created_at < clock.utc_of_local(
-        last_day + dt.timedelta(days=1), 0, zone)), still_open(last_day))
-    if indicator.source == "clients":
-        return in_care
-    if indicator.source == "infants":
+        if rule in ("due", "done"):
+            column = Appointment.due_date if rule == "due" else Appointment.done_on
+            return and_(column >= period.start, column <= last_day, true() if bound else still_open(column))
+        days = key.interruption_after_days if rule == "interruption" else key.lost_after_days
+        reached = add_days(Appointment.due_date, days)  # the day it became an interruption / a loss
+        return and_(Appointment.due_date >= period.start - dt.timedelta(days=days),
+                    Appointment.due_date <= last_day - dt.timedelta(days=days),
+                    or_(Appointment.status == "due", Appointment.done_on >= reached),
+                    true() if bound else still_open(reached))
+    if indicator.source in ("clients", "infants"):
+        # In care at the end of the month: enrolled by then (in the site's zone), and not closed.
+        enrolled = Client.created_at < clock.utc_of_local(last_day + dt.timedelta(days=1), 0, key)
+        if indicator.source == "clients":
+            return enrolled if bound else and_(enrolled, still_open(last_day))
         months = indicator.filter("younger_than_months")
-        born_after = _months_before(last_day, months) if months is not None else None
-        return and_(in_care, Infant.date_of_birth <= last_day,
-                    Infant.date_of_birth > born_after if born_after else true())
+        # For a span: born by its end, and young enough at the end of its first month.
+        first_end = min(dt.date(period.start.year + period.start.month // 12, period.start.month % 12 + 1, 1),
+                        today + dt.timedelta(days=1)) - dt.timedelta(days=1)
+        born_after = _months_before(first_end if bound else last_day, months) if months is not None else None
+        return and_(enrolled, Infant.date_of_birth <= last_day,
+                    Infant.date_of_birth > born_after if born_after else true(),
+                    true() if bound else still_open(last_day))
     column = {"sent": Message.sent_at, "delivered": Message.delivered_at, "failed": Message.updated_at}[rule]
-    extra = [Message.status == "failed"] if rule == "failed" else []
+    return and_(column >= clock.utc_of_local(period.start, 0, key),
+                column < clock.utc_of_local(last_day + dt.timedelta(days=1), 0, key),
+                Message.status == "failed" if rule == "failed" else true())
 
-    def window(zone: str) -> ColumnElement[bool]:
-        return and_(column >= clock.utc_of_local(period.start, 0, zone),
-                    column < clock.utc_of_local(last_day + dt.timedelta(days=1), 0, zone), *extra)
-    return scope.grouped(_zone, window)
+
+@dataclass(frozen=True)
+class _Span:
+    """Months from ``start`` (a first day) to ``end`` (the first day after the last month)."""
+
+    start: dt.date
+    end: dt.date
+
+
+def _scoped(indicator: Indicator, scope: Scope, today: dt.date, span: _Span):
+    """``(group key, WHERE)`` for each group of sites: the scope, the filters and the span's bound."""
+    for key, ids in scope.groups(_group_key(indicator)).items():
+        yield key, and_(scope.condition(ids), *_filters(indicator),
+                        _period_condition(indicator, span, key, today, bound=True))
 
 
 def compute(periods: list[Period], site_ids: Iterable[int] | None = None, codes: Iterable[str] | None = None,
             today: dt.date | None = None) -> dict[str, dict[str, dict[int | None, int]]]:
     """``{code: {"YYYY-MM": {site_id: n}}}`` for every period and site asked (``site_ids=None``: all, and the
-    clients without a site under ``None``). One query per indicator, all periods and sites at once.
+    clients without a site under ``None``).
+
+    Per indicator, one query for each group of sites that share a zone (or, for interruptions and losses,
+    their country's thresholds): every month asked is a ``count(CASE ...)`` column of it, grouped by site.
     """
     today = today or clock.today_utc()
     scope = Scope.of(site_ids)
     wanted = definitions() if codes is None else {c: definitions()[c] for c in codes}
+    span = _Span(min(p.start for p in periods), max(p.end for p in periods)) if periods else None
     out: dict[str, dict[str, dict[int | None, int]]] = {}
     for code, indicator in wanted.items():
         out[code] = {p.label: {} for p in periods}
-        if not scope.sites and not scope.unsited:
+        if not periods:
             continue
-        query, key = _source(indicator)
-        conditions = [_period_condition(indicator, p, scope, today) for p in periods]
-        columns = [func.count(case((cond, key))) for cond in conditions]
-        query = query.add_columns(Client.site_id, *columns).where(
-            scope.condition(), *_filters(indicator), or_(*conditions)).group_by(Client.site_id)
-        for site_id, *counts in db.session.execute(query):
-            for period, n in zip(periods, counts):
-                if n:
-                    out[code][period.label][site_id] = n
+        for group, where in _scoped(indicator, scope, today, span):
+            query, key = _source(indicator)
+            columns = [func.count(case((_period_condition(indicator, p, group, today), key))) for p in periods]
+            query = query.add_columns(Client.site_id, *columns).where(where).group_by(Client.site_id)
+            for site_id, *counts in db.session.execute(query):
+                for period, n in zip(periods, counts):
+                    if n:
+                        out[code][period.label][site_id] = n
     return out
 
 
@@ -525,9 +546,9 @@ def line_list(code: str, period: Period, site_ids: Iterable[int] | None, limit: 
         columns += [Client.created_at.label("enrolled_at")]
         names += ["enrolled_at"]
         order = [Client.id]
-    query = query.add_columns(*columns).where(
-        scope.condition(), *_filters(indicator), _period_condition(indicator, period, scope, today)
-    ).order_by(*order).limit(limit + 1)
+    wheres = [and_(where, _period_condition(indicator, period, group, today))
+              for group, where in _scoped(indicator, scope, today, period)]
+    query = query.add_columns(*columns).where(or_(false(), *wheres)).order_by(*order).limit(limit + 1)
     rows = [dict(zip(names, row)) for row in db.session.execute(query)]
     return LineList(names, rows[:limit], len(rows) > limit)
 
@@ -572,10 +593,10 @@ def reminder_comparison(code: str, period: Period, site_ids: Iterable[int] | Non
     result = Comparison(code)
     for indicator, into in ((denominator, result.due), (numerator, result.on_time)):
         query, key = _source(indicator)
+        wheres = [and_(where, _period_condition(indicator, period, key_, today))
+                  for key_, where in _scoped(indicator, scope, today, period)]
         query = (query.outerjoin(best, best.c.appointment_id == Appointment.id)
-                 .add_columns(group.label("grp"), func.count(key))
-                 .where(scope.condition(), *_filters(indicator), _period_condition(indicator, period, scope, today))
-                 .group_by(group))
+                 .add_columns(group.label("grp"), func.count(key)).where(or_(false(), *wheres)).group_by(group))
         for name, n in db.session.execute(query):
             into[name] = n
     return result
