@@ -134,8 +134,9 @@ def create_site(name, country, timezone, org_unit):
 def set_org_unit(site_id, org_unit):
     """Set (or, with -, clear) the DHIS2 organisation unit of site SITE_ID."""
     from .dhis2 import set_org_unit as set_unit
+    from .fields import MAX_ID
 
-    site = db.session.get(Site, site_id) if 0 < site_id < 2**31 else None
+    site = db.session.get(Site, site_id) if 0 < site_id <= MAX_ID else None
     if site is None:
         raise click.ClickException(f"site: no site with id {site_id}")
     try:

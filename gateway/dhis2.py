@@ -29,6 +29,7 @@ from . import audit, clock, indicators
 from .config import Settings
 from .errors import GatewayError, ValidationError
 from .extensions import db
+from .fields import MAX_ID
 from .models import Dhis2Push, Site
 from .schedules.loader import _Reader
 
@@ -125,7 +126,7 @@ class Payload:
 def payload(period: indicators.Period, mapping: dict[str, Target], site_id: int | None = None) -> Payload:
     """Every mapped indicator of every site with an org unit (or of ``site_id`` only) for ``period``."""
     if site_id is not None:
-        site = db.session.get(Site, site_id) if 0 < site_id <= 2**31 - 1 else None
+        site = db.session.get(Site, site_id) if 0 < site_id <= MAX_ID else None
         if site is None:
             raise Dhis2Error(f"--site: no site with id {site_id}", {"site": f"no site with id {site_id}"})
         if not site.dhis2_org_unit:

@@ -37,7 +37,7 @@ from ..extensions import db
 from ..models import APPOINTMENT_KINDS, MESSAGE_STATUSES, Appointment, Client, Infant, Message, Reminder, Site
 from ..models import reminder_appointments
 from ..schedules import all_schedules, schedule_for
-from ..schedules.loader import _Reader
+from ..schedules.loader import ScheduleError, _Reader
 
 FILE = Path(__file__).resolve().with_name("indicators.yaml")
 SOURCES = ("clients", "appointments", "infants", "messages")
@@ -60,12 +60,8 @@ APPOINTMENT_STATUSES = ("due", "done")  # cancelled visits are never counted
 FINAL_TEST_MONTHS = 18  # an infant HIV test due at this age or later is the final one
 
 
-class IndicatorError(ValueError):
-    """The indicators file is wrong: one ``file:line: problem`` line per problem."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("\n".join(errors))
-        self.errors = list(errors)
+class IndicatorError(ScheduleError):
+    """The indicators file is wrong: one ``file:line: problem`` line per problem (``errors``)."""
 
 
 @dataclass(frozen=True)

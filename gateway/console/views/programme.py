@@ -48,16 +48,21 @@ def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "–"
 
 
+def _numbers():
+    """The site(s) and month asked, and every indicator of that month and the twelve before it."""
+    site, site_ids, sites = _choice()
+    period = _period()  # a ValidationError here: the callers answer 422
+    months = indicators.last_months(period, TREND_MONTHS)
+    return site, site_ids, sites, period, months, indicators.totals(indicators.compute(months, site_ids))
+
+
 @bp.get("/programme")
 def programme():
-    site, site_ids, sites = _choice()
     try:
-        period = _period()
+        site, site_ids, sites, period, months, values = _numbers()
     except ValidationError as exc:
-        return render_template("console/programme.html", error=exc.fields.get("period", exc.message), sites=sites,
-                               site=site, cards=[], comparisons=[], period=None), 422
-    months = indicators.last_months(period, TREND_MONTHS)
-    values = indicators.totals(indicators.compute(months, site_ids))
+        return render_template("console/programme.html", error=exc.fields.get("period", exc.message),
+                               sites=scope.visible_sites(), site=None, cards=[], comparisons=[], period=None), 422
     cards = []
     for code, indicator in indicators.definitions().items():
         series = [values[code][m.label] for m in months]
@@ -85,13 +90,10 @@ def programme():
 @bp.get("/programme.csv")
 def programme_csv():
     """Every indicator of the last thirteen months, one row a month, for the site(s) chosen."""
-    site, site_ids, _ = _choice()
     try:
-        period = _period()
+        site, _, _, period, months, values = _numbers()
     except ValidationError as exc:
         return exc.fields.get("period", exc.message), 422, {"Content-Type": "text/plain; charset=utf-8"}
-    months = indicators.last_months(period, TREND_MONTHS)
-    values = indicators.totals(indicators.compute(months, site_ids))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["month", *values])
