@@ -5,6 +5,7 @@
   with DHIS2's import summary (shown on the operations page).
 - ``ix_appointments_kind_due``: the indicators count a month's visits of one
   kind (refills, tests, doses); without it each count reads every appointment.
+  On PostgreSQL it is built CONCURRENTLY, as the previous migration's indexes.
 
 Revision ID: c4d2e9a1b7f3
 Revises: 91a4bef4c53d
@@ -45,6 +46,12 @@ def upgrade():
         sa.CheckConstraint("status IN ('running', 'ok', 'conflicts', 'failed')", name=op.f("ck_dhis2_pushes_status")),
     )
     op.create_index(op.f("ix_dhis2_pushes_period"), "dhis2_pushes", ["period"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # CONCURRENTLY (outside the migration's transaction): millions of appointments keep taking writes.
+        with op.get_context().autocommit_block():
+            op.create_index("ix_appointments_kind_due", "appointments", ["kind", "due_date"],
+                            postgresql_concurrently=True, if_not_exists=True)
+        return
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.create_index("ix_appointments_kind_due", ["kind", "due_date"], unique=False)
 
