@@ -43,4 +43,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_blueprint(callbacks_bp)
     app.register_blueprint(web.bp)
     console.init_app(app)
+    from . import indicators
+    indicators.definitions()  # the indicators file is checked at start: a mistake stops it, naming its line
     return app
