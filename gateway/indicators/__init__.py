@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from sqlalchemy import Date, ColumnElement, Select, and_, case, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Date, Select, and_, case, false, func, or_, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from yaml.nodes import Node, ScalarNode, SequenceNode
@@ -34,8 +34,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from .. import clock
 from ..errors import ValidationError
 from ..extensions import db
-from ..models import APPOINTMENT_KINDS, MESSAGE_STATUSES, Appointment, Client, Infant, Message, Reminder, Site
-from ..models import reminder_appointments
+from ..models import APPOINTMENT_KINDS, Appointment, Client, Infant, Message, Reminder, Site, reminder_appointments
 from ..schedules import all_schedules, schedule_for
 from ..schedules.loader import ScheduleError, _Reader
 
@@ -389,10 +388,6 @@ def _filters(indicator: Indicator) -> list[ColumnElement[bool]]:
     elif indicator.source == "messages":
         out.append(Message.direction == "out")
     return out
-
-
-def _in_month(column, period: Period, today: dt.date) -> ColumnElement[bool]:
-    return and_(column >= period.start, column < min(period.end, today + dt.timedelta(days=1)))
 
 
 def _group_key(indicator: Indicator):
