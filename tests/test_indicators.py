@@ -210,3 +210,23 @@ def test_the_packaged_file_has_the_contract_codes():
             "immunisations_on_time", "sms_sent", "sms_delivered", "sms_failed"} <= codes
     path_text = textwrap.dedent(indicators.FILE.read_text())
     assert "SELECT" not in path_text.upper().replace("SELECTED", "")  # queries live in code, not in the file
+
+
+def test_closed_clients_leave_the_counts_from_their_closing_day(world, monkeypatch):
+    """Closing clients (clients.status, clients.closed_on) lands separately: here the filter is switched on
+    by pointing it at two existing columns standing in for them."""
+    c2, c4 = world["clients"][1], world["clients"][3]
+    c2.language, c2.art_last_dispensed = "closed", D(2026, 10, 7)  # her refill of 10 October leaves the counts
+    c4.language, c4.art_last_dispensed = "closed", D(2026, 10, 20)  # her refill was "lost" on 8 October: counted
+    world["clients"][0].art_last_dispensed = D(2026, 10, 1)  # a date, but not closed: counted
+    db.session.commit()
+    assert str(indicators.still_open(D(2026, 10, 1))) == "true"  # off until the columns exist
+    monkeypatch.setattr(indicators, "CLOSED_STATUS_COLUMN", "language")
+    monkeypatch.setattr(indicators, "CLOSED_ON_COLUMN", "art_last_dispensed")
+    october = {code: v["2026-10"] for code, v in totals(compute([OCT], [world["a"].id], today=TODAY)).items()}
+    assert october["art_refills_due"] == 1 and october["art_refills_on_time"] == 1
+    assert october["art_lost"] == 1
+    assert october["clients_active"] == EXPECTED_A["clients_active"] - 2  # c2 and c4 were closed by 31 October
+    assert october["infants_exposed"] == EXPECTED_A["infants_exposed"]  # i1 (c1's) and i4 (c3's)
+    september = totals(compute([Period(2026, 9)], [world["a"].id], today=TODAY))
+    assert september["clients_active"]["2026-09"] == 5  # c1 c2 c3 c4 c6: all still open then
