@@ -86,3 +86,10 @@ def test_admins_set_a_site_org_unit_and_see_the_last_push(as_role, sites, people
     page = admin.text("/console/ops")
     assert "Last push: 2026-10" in page and "imported 1, updated 0, ignored 3" in page
     assert "DeClients01" in page and "Data element not found" in page
+
+
+def test_months_before_and_after(as_role, seeded):
+    page = as_role("nurse").text("/console/programme?period=2026-01")
+    assert "period=2025-12" in page and "period=2026-02" in page
+    page = as_role("nurse").text("/console/programme")
+    assert "→</a>" not in page.split("<div class=\"cards\">")[0]  # no month after this one
