@@ -203,10 +203,12 @@ def test_the_monthly_job(app, month, configured, fake):
     today = clock.today_utc()
     this_month = today.replace(day=1)
     assert dhis2.monthly_push(settings, this_month + dt.timedelta(days=3)) is None  # the 4th: too early
+    fake[1].configure(fail_next=1)  # DHIS2 down on the 5th: tried again at the next run
+    assert dhis2.monthly_push(settings, this_month + dt.timedelta(days=4)).summary.status == "failed"
     done = dhis2.monthly_push(settings, this_month + dt.timedelta(days=4))
     assert done.summary.ok and done.payload.period.label == month[0]
     assert dhis2.monthly_push(settings, this_month + dt.timedelta(days=5)) is None  # pushed already
     assert dhis2.monthly_push(settings.replace(dhis2_url=None), this_month + dt.timedelta(days=6)) is None
     assert "dhis2-push" in jobs.PERIODIC and jobs.PERIODIC["dhis2-push"][1] == "jobs.dhis2_monthly_push"
     assert jobs.dhis2_monthly_push() is None  # today's run: last month is pushed already, or it is too early
-    assert len(fake[1].requests) == 1
+    assert len(fake[1].requests) == 2 and len(fake[1].values) == 4
