@@ -286,7 +286,7 @@ def drop_database(pg_url: str, name: str) -> None:
 
 def make_app(db_url: str, redis_url: str, workdir: Path):
     from gateway import create_app
-    from gateway.config import Settings
+    from gateway.core.config import Settings
 
     url = db_url.replace("postgresql://", "postgresql+psycopg://")
     return create_app(Settings(instance_path=workdir, database_url=url, redis_url=redis_url, secret_key="bench",
@@ -302,8 +302,8 @@ def seed_clients(n: int, today: dt.date) -> None:
     """
     import sqlalchemy as sa
 
-    from gateway.extensions import db
-    from gateway.models import Appointment, Client
+    from gateway.adapters.database import db
+    from gateway.core.models import Appointment, Client
 
     g = sa.literal_column("g")
     now = sa.literal(dt.datetime.utcnow())
@@ -333,7 +333,7 @@ def reset_reminders() -> None:
     """No reminders, messages, tasks or alerts: the clients and appointments stay."""
     import sqlalchemy as sa
 
-    from gateway.extensions import db
+    from gateway.adapters.database import db
 
     db.session.execute(sa.text("TRUNCATE messages, reminder_appointments, reminders, tasks, alerts "
                                "RESTART IDENTITY CASCADE"))
@@ -344,8 +344,8 @@ def seed_reminders(n: int, today: dt.date, now: dt.datetime) -> None:
     """Clients 1..n each get one reminder due now (templates before / today / missed), nothing else."""
     import sqlalchemy as sa
 
-    from gateway.extensions import db
-    from gateway.models import Reminder, reminder_appointments
+    from gateway.adapters.database import db
+    from gateway.core.models import Reminder, reminder_appointments
 
     g = sa.literal_column("g")
     template = sa.case((g % 3 == 0, "before"), (g % 3 == 1, "today"), else_="missed")
@@ -426,7 +426,7 @@ def run_once(label: str, n: int, workers: int, cap: int, args, db_url: str, redi
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
-    from gateway import clock
+    from gateway.core import clock
 
     with app.app_context():
         reset_reminders()
@@ -720,7 +720,7 @@ def main(argv: list[str] | None = None) -> None:
         args.postgres = (postmaster, db_name) if postmaster else None
         from flask_migrate import upgrade
 
-        from gateway import clock
+        from gateway.core import clock
 
         app = make_app(db_url, args.redis_url, work)
         today = clock.utcnow().date()
@@ -748,7 +748,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{run['steady_sms_per_second']}), {run['requests']} requests, duplicates {run['duplicates_at_at']}, "
                 f"complete {run['complete']}, cpu {run['cpu_cores']}")
         with app.app_context():
-            from gateway.extensions import db
+            from gateway.adapters.database import db
             db.session.remove()
             db.engine.dispose()
     except (Exception, KeyboardInterrupt, SystemExit) as exc:

@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     from devtools.at_server import create_app as create_at_app
     from devtools.at_server import serve_in_thread
     from gateway import create_app
-    from gateway.config import Settings
-    from gateway.extensions import db
+    from gateway.core.config import Settings
+    from gateway.adapters.database import db
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))

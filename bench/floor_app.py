@@ -26,9 +26,9 @@ from flask import Flask, Response
 
 from bench.bare_app import SCREEN
 from gateway import create_app
-from gateway.callbacks.ussd import AtUssdCallback
-from gateway.extensions import db
-from gateway.phones import normalise
+from gateway.interfaces.callbacks.ussd import AtUssdCallback
+from gateway.adapters.database import db
+from gateway.core.phones import normalise
 from gateway.ussd import context, sessions
 
 # The gateway's configuration (database URL and engine options, Redis URL), read once from the environment.

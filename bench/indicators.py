@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/indicators.py [--clients 100000] [--sites 200] [--database-url URL]
 
-The world is written straight into the tables with ``gateway.bulk.bulk_insert``
+The world is written straight into the tables with ``gateway.adapters.bulk.bulk_insert``
 (COPY on PostgreSQL), as bench/scheduling.py's would look after a year:
 200 sites in five countries; clients enrolled over the last two years; ART
 clients with a monthly refill each month of the last year (most on time, some
@@ -44,9 +44,9 @@ TESTS = (("PCR birth", 0), ("PCR 10 weeks", 70), ("PCR 6 months", 183), ("HIV an
 
 def build_world(clients: int, sites: int, today: dt.date, seed: int = 5) -> dict:
     """Write the world; returns the row counts."""
-    from gateway.bulk import bulk_insert
-    from gateway.extensions import db
-    from gateway.models import Appointment, Client, Infant, Message, Reminder, Site, reminder_appointments
+    from gateway.adapters.bulk import bulk_insert
+    from gateway.adapters.database import db
+    from gateway.core.models import Appointment, Client, Infant, Message, Reminder, Site, reminder_appointments
 
     rng = random.Random(seed)
     next_id = {}  # ids are given here (an empty database): COPY then needs no RETURNING
@@ -146,7 +146,7 @@ def _visit(client_id, infant_id, kind, name, due, status, done, now) -> dict:
 
 
 def timed(work, repeat: int = 3) -> dict:
-    from gateway.extensions import db
+    from gateway.adapters.database import db
 
     seconds = []
     for _ in range(repeat):
@@ -168,8 +168,8 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from gateway import create_app, indicators
-    from gateway.config import Settings
-    from gateway.extensions import db
+    from gateway.core.config import Settings
+    from gateway.adapters.database import db
 
     started = machine()
     work = Path(tempfile.mkdtemp(prefix="bench-indicators-"))

@@ -90,9 +90,9 @@ def run_one(clients: int, database_url: str | None) -> dict:
     from gateway import create_app
     from gateway.appointments import plan_ahead
     from gateway.clients.importer import import_csv
-    from gateway.config import Settings
-    from gateway.extensions import db
-    from gateway.models import Appointment, Reminder, reminder_appointments
+    from gateway.core.config import Settings
+    from gateway.adapters.database import db
+    from gateway.core.models import Appointment, Reminder, reminder_appointments
 
     work = Path(tempfile.mkdtemp(prefix="bench-scheduling-"))
     schema = engine = None

@@ -126,7 +126,7 @@ def prepare_database(url: str | None, work: Path) -> tuple[str, callable]:
         return f"sqlite:///{work / 'bench.db'}", lambda: None
     import sqlalchemy as sa
 
-    from gateway.config import Settings
+    from gateway.core.config import Settings
 
     url = Settings.from_env(work, {"DATABASE_URL": url, "SECRET_KEY": "bench"}).database_url
     if not url.startswith("postgresql"):
@@ -165,9 +165,9 @@ def seed(database_url: str, redis_url: str, work: Path, clients: int) -> dict:
     from gateway import create_app, users
     from gateway.appointments import plan_ahead
     from gateway.clients.importer import import_csv
-    from gateway.config import Settings
-    from gateway.extensions import db
-    from gateway.models import Appointment, Client, Site
+    from gateway.core.config import Settings
+    from gateway.adapters.database import db
+    from gateway.core.models import Appointment, Client, Site
 
     app = create_app(Settings(instance_path=work, database_url=database_url, redis_url=redis_url,
                               secret_key="bench"))
@@ -281,7 +281,7 @@ def stores(database_url: str | None, redis_url: str | None, work: Path) -> Itera
             if shutil.which("redis-server"):
                 redis_url, redis_process = start_redis(work)
             else:
-                from gateway.redis_store import embedded_url
+                from gateway.adapters.redis_store import embedded_url
                 redis_url, embedded = embedded_url(work), True
         yield Stores(database_url, redis_url, redis_process, embedded)
     finally:
@@ -290,7 +290,7 @@ def stores(database_url: str | None, redis_url: str | None, work: Path) -> Itera
         if redis_process is not None:
             stop_group(redis_process, 5)
         if embedded:
-            from gateway.redis_store import stop_embedded
+            from gateway.adapters.redis_store import stop_embedded
             with contextlib.suppress(Exception):
                 stop_embedded(work)
 

@@ -57,8 +57,8 @@ def main() -> None:
     from sqlalchemy import event
 
     from gateway import create_app
-    from gateway.config import Settings
-    from gateway.extensions import db
+    from gateway.core.config import Settings
+    from gateway.adapters.database import db
 
     work = Path(tempfile.mkdtemp(prefix="bench-journeys-"))
     with contextlib.ExitStack() as cleanup:

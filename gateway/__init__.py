@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import Settings
+from gateway.core.config import Settings
 
 
 def create_app(config: Settings | dict | None = None) -> Flask:
@@ -30,9 +30,10 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
 
-    from . import cli, console, extensions, health, redis_store, web
-    from .api import bp as api_bp
-    from .callbacks import bp as callbacks_bp
+    from gateway.interfaces import cli, console, health, home as web
+    from gateway.adapters import database as extensions, redis_store
+    from gateway.interfaces.api import bp as api_bp
+    from gateway.interfaces.callbacks import bp as callbacks_bp
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
@@ -43,6 +44,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_blueprint(callbacks_bp)
     app.register_blueprint(web.bp)
     console.init_app(app)
-    from . import indicators
+    from gateway import indicators
     indicators.definitions()  # the indicators file is checked at start: a mistake stops it, naming its line
     return app

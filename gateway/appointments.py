@@ -15,14 +15,15 @@ from typing import Any, Mapping, NamedTuple
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
 
-from . import audit, clock, fields, reminders
-from .bulk import bulk_insert
-from .clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS, local_today, zone_of
-from .errors import ValidationError
-from .extensions import db
-from .fields import FieldError
-from .models import Appointment, Client, DoseGiven, Infant, Reminder, Site, reminder_appointments
-from .schedules import art_next_pickup, art_status, infant_plan, schedule_for
+from gateway.core import audit, clock, fields
+from gateway import reminders
+from gateway.adapters.bulk import bulk_insert
+from gateway.clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS, local_today, zone_of
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.fields import FieldError
+from gateway.core.models import Appointment, Client, DoseGiven, Infant, Reminder, Site, reminder_appointments
+from gateway.schedules import art_next_pickup, art_status, infant_plan, schedule_for
 
 ART_NAME = "ART refill"
 
@@ -421,7 +422,7 @@ def display_status(appointment: Appointment, today: dt.date, thresholds) -> str:
 
 def schedule_json(client: Client) -> dict[str, Any]:
     """The client's whole picture: every appointment (past included) and her live reminders."""
-    from .models import Reminder
+    from gateway.core.models import Reminder
 
     today = local_today(client.country)
     thresholds = schedule_for(client.country).thresholds

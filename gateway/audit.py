@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .extensions import db
-from .models import AuditEntry
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry
 
 
 def record(actor: str, action: str, entity: str, entity_id: int | None, changes: dict[str, Any] | None = None) -> None:

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, update
 from sqlalchemy.exc import DBAPIError
 
-from .extensions import db, mark_written
+from gateway.adapters.database import db, mark_written
 
 
 def bulk_insert(table: Table, rows: list[dict[str, Any]]) -> None:

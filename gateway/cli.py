@@ -12,10 +12,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import users as users_service
-from .errors import GatewayError
-from .extensions import db
-from .models import Site, User
+from gateway import users as users_service
+from gateway.core.errors import GatewayError
+from gateway.adapters.database import db
+from gateway.core.models import Site, User
 
 users_cli = AppGroup("users", help="Console and API users.")
 sites_cli = AppGroup("sites", help="Facilities and community sites.")
@@ -107,9 +107,9 @@ def ensure_admin():
 @click.option("--org-unit", help="The site's DHIS2 organisation unit id (11 characters), for the DHIS2 push.")
 def create_site(name, country, timezone, org_unit):
     """Create a site; prints its id as `id <n>`."""
-    from . import audit
-    from .countries import COUNTRIES
-    from .dhis2 import check_uid
+    from gateway.core import audit
+    from gateway.core.countries import COUNTRIES
+    from gateway.dhis2 import check_uid
 
     country = country.upper()
     if country not in COUNTRIES:
@@ -133,8 +133,8 @@ def create_site(name, country, timezone, org_unit):
 @click.argument("org_unit")
 def set_org_unit(site_id, org_unit):
     """Set (or, with -, clear) the DHIS2 organisation unit of site SITE_ID."""
-    from .dhis2 import set_org_unit as set_unit
-    from .fields import MAX_ID
+    from gateway.dhis2 import set_org_unit as set_unit
+    from gateway.core.fields import MAX_ID
 
     site = db.session.get(Site, site_id) if 0 < site_id <= MAX_ID else None
     if site is None:
@@ -157,7 +157,7 @@ def set_org_unit(site_id, org_unit):
               help="Compute the new clients' appointments and reminders now (else the worker does, within minutes).")
 def import_clients(path: Path, site_id, country, report_path, plan):
     """Enrol clients from a CSV file, with a progress bar and a report of refused rows."""
-    from .clients.importer import import_csv
+    from gateway.clients.importer import import_csv
 
     settings = current_app.config["SETTINGS"]
     if site_id is not None and db.session.get(Site, site_id) is None:
@@ -196,7 +196,7 @@ def import_clients(path: Path, site_id, country, report_path, plan):
     click.echo(f"{report.rows} rows: {report.imported} imported, {report.skipped} already enrolled, "
                f"{report.refused_count} refused")
     if plan and report.imported:
-        from .appointments import plan_ahead
+        from gateway.appointments import plan_ahead
 
         with click.progressbar(length=report.imported, label="Planning appointments and reminders",
                                file=sys.stderr) as bar:
@@ -217,9 +217,9 @@ def send_due_command(now_text, wait):
     """One dispatch pass now: everything due is sent, then it exits and prints counts."""
     import datetime as dt
 
-    from . import clock
-    from .appointments import plan_ahead
-    from .reminders.dispatch import SendCounts, send_due, send_messages
+    from gateway.core import clock
+    from gateway.appointments import plan_ahead
+    from gateway.messages.dispatch import SendCounts, send_due, send_messages
 
     try:
         now = dt.datetime.fromisoformat(now_text) if now_text else clock.utcnow()
@@ -243,8 +243,8 @@ def send_due_command(now_text, wait):
 @reminders_cli.command("resume")
 def resume_sending():
     """Lift a pause on sending (after topping up the Africa's Talking account)."""
-    from . import audit, clock
-    from .reminders.dispatch import sending_paused
+    from gateway.core import audit, clock
+    from gateway.messages.dispatch import sending_paused
 
     alert = sending_paused()
     if alert is None:
@@ -268,7 +268,7 @@ def worker(burst):
 @click.command("embedded-redis-stop")
 def embedded_redis_stop():
     """Stop the embedded Redis of this instance (used by `make run` on exit)."""
-    from .redis_store import stop_embedded
+    from gateway.adapters.redis_store import stop_embedded
 
     settings = current_app.config["SETTINGS"]
     if settings.redis_url:
@@ -284,7 +284,7 @@ ussd_cli = AppGroup("ussd", help="The USSD service.")
 @click.option("--network", help="AT networkCode, for that network's screen limit (e.g. 63902 Safaricom).")
 def ussd_simulate(phone, network):
     """A terminal phone: type answers, see screens (answers may be piped in)."""
-    from .ussd import simulator
+    from gateway.ussd import simulator
 
     if not phone:
         phone = click.prompt("Phone number")
@@ -307,7 +307,7 @@ def dhis2_push(period, site_id, dry_run):
     """Send a month's indicators to DHIS2 (DHIS2_URL, DHIS2_USERNAME, DHIS2_PASSWORD, DHIS2_MAPPING)."""
     import json
 
-    from . import dhis2
+    from gateway import dhis2
 
     settings = current_app.config["SETTINGS"]
     click.echo(f"Counting the indicators of {period}" + ("" if dry_run else f" and sending them to "

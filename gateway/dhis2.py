@@ -25,13 +25,14 @@ import requests
 from sqlalchemy import select
 from yaml.nodes import MappingNode, ScalarNode
 
-from . import audit, clock, indicators
-from .config import Settings
-from .errors import GatewayError, ValidationError
-from .extensions import db
-from .fields import MAX_ID
-from .models import Dhis2Push, Site
-from .schedules.loader import _Reader
+from gateway.core import audit, clock
+from gateway import indicators
+from gateway.core.config import Settings
+from gateway.core.errors import GatewayError, ValidationError
+from gateway.adapters.database import db
+from gateway.core.fields import MAX_ID
+from gateway.core.models import Dhis2Push, Site
+from gateway.schedules.loader import _Reader
 
 log = logging.getLogger(__name__)
 UID = re.compile(r"[A-Za-z][A-Za-z0-9]{10}")  # DHIS2's identifiers: 11 characters, a letter first

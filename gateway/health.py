@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
-from .extensions import db
-from .redis_store import get_redis
+from gateway.adapters.database import db
+from gateway.adapters.redis_store import get_redis
 
 bp = Blueprint("health", __name__)
 

@@ -5,11 +5,11 @@ import logging
 
 from sqlalchemy import select
 
-from . import audit, clock
-from .extensions import db
-from .i18n import render, stop_words, start_words
-from .models import Client, Message, Reminder, Task
-from .reminders.dispatch import follow_up, note_failure
+from gateway.core import audit, clock
+from gateway.adapters.database import db
+from gateway.i18n import render, stop_words, start_words
+from gateway.core.models import Client, Message, Reminder, Task
+from gateway.messages.dispatch import follow_up, note_failure
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def inbound(phone: str, text: str, provider_id: str, to: str | None = None) -> M
 
 def set_opt_out(client: Client, opted_out: bool, actor: str, confirm: bool = True) -> bool:
     """Stop or restart a client's SMS; re-plan her reminders; confirm once by SMS. True if it changed."""
-    from . import reminders
+    from gateway import reminders
 
     if client.opted_out == opted_out:
         return False
@@ -111,7 +111,7 @@ def queue_message(client: Client, text: str) -> Message:
 
 def enqueue_pending() -> None:
     """Enqueue send jobs for queued messages now, instead of waiting for the next pass (after commit)."""
-    from .reminders.dispatch import PassCounts, enqueue_sends, sending_blocked
+    from gateway.messages.dispatch import PassCounts, enqueue_sends, sending_blocked
 
     now = clock.utcnow()
     if sending_blocked(now) is None:

@@ -1,10 +1,10 @@
 """The data model: every table the gateway keeps.
 
 Conventions (written here once):
-- Datetimes are naive UTC (see ``gateway.clock``). Dates (``date`` columns) are
+- Datetimes are naive UTC (see ``gateway.core.clock``). Dates (``date`` columns) are
   calendar dates in the client's own country, with no time zone.
 - Phone numbers are E.164 strings (``+27821234567``), made only by
-  ``gateway.phones.normalise``.
+  ``gateway.core.phones.normalise``.
 - Status columns are short strings; the allowed values are listed next to
   each and enforced by a CHECK constraint where a wrong value would be harmful.
 """
@@ -31,8 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from . import clock
-from .extensions import db
+from gateway.core import clock
+from gateway.adapters.database import db
 
 ROLES = ("admin", "coordinator")
 PROGRAMMES = ("pregnant", "mother", "art")

@@ -7,11 +7,11 @@ import secrets
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import audit, clock, fields
-from .errors import Conflict, NotFound, ValidationError
-from .extensions import db
-from .models import ROLES, ApiToken, Site, User
-from .phones import PhoneError, normalise
+from gateway.core import audit, clock, fields
+from gateway.core.errors import Conflict, NotFound, ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import ROLES, ApiToken, Site, User
+from gateway.core.phones import PhoneError, normalise
 
 TOKEN_PREFIX = "gw_"
 # A 4-digit PIN has 10,000 values: any hash of one falls to a search in minutes, however slow.

@@ -18,8 +18,8 @@ from flask import current_app
 from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
-from gateway.extensions import db
-from gateway.redis_store import get_redis
+from gateway.adapters.database import db
+from gateway.adapters.redis_store import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def oldest_waiting_send() -> dt.datetime | None:
 # --- the verbs -----------------------------------------------------------------------------------
 
 def send_messages(message_ids: list[int]) -> dict:
-    from gateway.reminders.dispatch import send_messages as send
+    from gateway.messages.dispatch import send_messages as send
 
     counts = send(message_ids)
     return {"sent": counts.sent, "retry": counts.retry, "failed": counts.failed, "cancelled": counts.cancelled,
@@ -116,7 +116,7 @@ def _renewer(lock):
 
 def dispatch_pass() -> dict | None:
     """The periodic dispatch pass: due reminders -> queued messages -> send jobs."""
-    from gateway.reminders.dispatch import send_due
+    from gateway.messages.dispatch import send_due
 
     lock = _exclusive("dispatch")
     if lock is None:

@@ -17,8 +17,8 @@ import functools
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .definitions import check, load_menu, parse_menu
-from .engine import (
+from menus.definitions import check, load_menu, parse_menu
+from menus.engine import (
     ACTIONS,
     DEFAULT_MAX_CHARS,
     PREFIX_CHARS,
@@ -32,7 +32,7 @@ from .engine import (
     start,
     step,
 )
-from .pin import LOCK_MINUTES, MAX_FAILURES, PinAttempt, check_pin_attempt, is_locked
+from menus.pin import LOCK_MINUTES, MAX_FAILURES, PinAttempt, check_pin_attempt, is_locked
 
 MENU_DIR = Path(__file__).resolve().parent
 MENU_NAMES = ("client", "coordinator", "unknown")

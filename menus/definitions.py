@@ -19,9 +19,9 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from gateway import i18n
-from gateway.countries import LANGUAGES
+from gateway.core.countries import LANGUAGES
 
-from .engine import (
+from menus.engine import (
     ACTIONS,
     DEFAULT_MAX_CHARS,
     DERIVED,

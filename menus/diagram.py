@@ -14,8 +14,8 @@ from pathlib import Path
 
 from gateway import i18n
 
-from . import MENU_NAMES, get
-from .engine import ACTIONS, BACK, NO, YES, Menu, Screen
+from menus import MENU_NAMES, get
+from menus.engine import ACTIONS, BACK, NO, YES, Menu, Screen
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ussd-menus.md"
 

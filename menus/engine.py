@@ -27,8 +27,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gateway import i18n
-from gateway.countries import LANGUAGES
-from gateway.phones import PhoneError, normalise
+from gateway.core.countries import LANGUAGES
+from gateway.core.phones import PhoneError, normalise
 
 SCREEN_TYPES = ("choice", "input", "confirm", "list", "end")
 MORE, BACK, YES, NO = "98", "0", "1", "2"
@@ -553,7 +553,7 @@ def _enter(menu: Menu, state: dict, target: str, ctx: Context, came_from: str | 
 
 
 def _locked_text(lang: str) -> str:
-    from .pin import LOCK_MINUTES
+    from menus.pin import LOCK_MINUTES
 
     return i18n.render("ussd.pin.locked", lang, minutes=LOCK_MINUTES)
 

@@ -22,8 +22,8 @@ import redis
 import sqlalchemy as sa
 
 from gateway import create_app
-from gateway.config import Settings
-from gateway.extensions import db
+from gateway.core.config import Settings
+from gateway.adapters.database import db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def redis_url(tmp_path_factory):
     if raw:
         yield raw
         return
-    from gateway.redis_store import embedded_url, stop_embedded
+    from gateway.adapters.redis_store import embedded_url, stop_embedded
 
     folder = tmp_path_factory.mktemp("redis")
     yield embedded_url(folder)
@@ -119,7 +119,7 @@ def runner(app):
 def make_user(app):
     """Create a user (and sites) and return (user, bearer headers)."""
     from gateway import users
-    from gateway.models import Site
+    from gateway.core.models import Site
 
     def make(role="admin", email=None, sites=()):
         site_rows = []

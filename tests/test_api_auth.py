@@ -1,7 +1,7 @@
 """Bearer tokens: missing, wrong, revoked; coordinators see only their sites."""
 from gateway import users
-from gateway.extensions import db
-from gateway.models import ApiToken
+from gateway.adapters.database import db
+from gateway.core.models import ApiToken
 
 
 def test_missing_token_is_401(client):

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.clients.enrolment import local_today
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Infant
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Infant
 
 
 def count(model):

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Appointment, Client, Site
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, Site
 
 URL = "/api/v1/indicators"
 

@@ -1,4 +1,4 @@
-"""The OpenAPI description (gateway/api/openapi.yaml) against the routes the app really has.
+"""The OpenAPI description (gateway/interfaces/api/openapi.yaml) against the routes the app really has.
 
 The fuzzer (tests/faults/test_api_fuzz.py) checks the answers against it; here,
 that it lists every /api/v1 route and method and nothing else, that it is served
@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from gateway.api import openapi_document
+from gateway.interfaces.api import openapi_document
 from tests.conftest import ROOT
 
 PREFIX = "/api/v1"
@@ -35,8 +35,8 @@ def _registered(app) -> set[tuple[str, str]]:
 
 def test_every_api_route_is_described_and_nothing_else(app):
     registered, described = _registered(app), _described()
-    assert registered - described == set(), "routes missing from gateway/api/openapi.yaml"
-    assert described - registered == set(), "described in gateway/api/openapi.yaml but not routes of the app"
+    assert registered - described == set(), "routes missing from gateway/interfaces/api/openapi.yaml"
+    assert described - registered == set(), "described in gateway/interfaces/api/openapi.yaml but not routes of the app"
     assert ("POST", "/clients/import") in registered and ("GET", "/openapi.json") in registered
 
 

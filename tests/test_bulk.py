@@ -1,4 +1,4 @@
-"""gateway/bulk.py's statements write what the plain SQLAlchemy statements write, on either database.
+"""gateway/adapters/bulk.py's statements write what the plain SQLAlchemy statements write, on either database.
 
 On PostgreSQL they are hand-built (``unnest`` over binary arrays, ``= ANY``),
 so the values that are easy to get wrong go through them here: texts with
@@ -11,9 +11,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select
 
-from gateway import bulk, clock
-from gateway.extensions import db
-from gateway.models import Client, Message
+from gateway.adapters import bulk
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Client, Message
 
 AWKWARD = ['plain', 'a "quoted", {braced} text', "back\\slash and 'single' quotes", "NULL", "",
            "Kliniki: ziara yako ni Jumatatu — asante ✓", "multi\nline"]

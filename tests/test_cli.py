@@ -1,8 +1,8 @@
 """The command line: users, tokens, sites, first admin."""
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import ApiToken, AuditEntry, Site, User
+from gateway.adapters.database import db
+from gateway.core.models import ApiToken, AuditEntry, Site, User
 
 
 def test_users_create_and_token_round_trip(client, runner):

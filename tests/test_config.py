@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.config import ConfigError, Settings
+from gateway.core.config import ConfigError, Settings
 
 
 def test_defaults_are_embedded(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, select
 
-from gateway.extensions import db
-from gateway.models import Site
+from gateway.adapters.database import db
+from gateway.core.models import Site
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_a_failed_statement_ends_with_rollback(app, endings):
 
 def test_rows_written_through_the_driver_are_rolled_back(app, endings):
     """``bulk.bulk_insert`` writes by COPY (PostgreSQL) or the driver's executemany (SQLite), unseen by SQLAlchemy."""
-    from gateway.bulk import bulk_insert
+    from gateway.adapters.bulk import bulk_insert
 
     db.session.scalars(select(Site.id)).all()
     now = dt.datetime(2026, 11, 23, 12, 0)

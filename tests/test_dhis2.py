@@ -11,9 +11,10 @@ from sqlalchemy import select
 import jobs
 from devtools import dhis2_server
 from devtools.at_server import serve_in_thread
-from gateway import clock, dhis2
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Client, Dhis2Push, Site
+from gateway.core import clock
+from gateway import dhis2
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, Client, Dhis2Push, Site
 
 MAPPING = """\
 data_elements:

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import sys, redis
 from pathlib import Path
-from gateway.redis_store import embedded_url
+from gateway.adapters.redis_store import embedded_url
 url = embedded_url(Path(sys.argv[1]))
 conn = redis.Redis.from_url(url)
 conn.incr("visits")
@@ -18,7 +18,7 @@ sys.stdout.flush()
 
 
 def test_two_processes_share_one_embedded_server(tmp_path):
-    from gateway.redis_store import embedded_url, stop_embedded
+    from gateway.adapters.redis_store import embedded_url, stop_embedded
 
     url = embedded_url(tmp_path)  # this process starts it and keeps it alive
     outputs = [subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], cwd=ROOT, capture_output=True,

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.clients.importer import CsvFileError, import_csv
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Infant
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Infant
 
 TODAY = dt.date.today()
 DOB = (TODAY - dt.timedelta(days=20)).isoformat()

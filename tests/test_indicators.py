@@ -12,10 +12,10 @@ import textwrap
 import pytest
 
 from gateway import indicators
-from gateway.errors import ValidationError
-from gateway.extensions import db
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
 from gateway.indicators import IndicatorError, Period, compute, for_period, line_list, parse_period, totals
-from gateway.models import Appointment, Client, Infant, Message, Reminder, Site, reminder_appointments
+from gateway.core.models import Appointment, Client, Infant, Message, Reminder, Site, reminder_appointments
 
 TODAY = dt.date(2026, 11, 15)
 OCT = Period(2026, 10)

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
 from gateway import create_app
-from gateway.extensions import db
+from gateway.adapters.database import db
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.phones import PhoneError, masked, normalise, region_of
+from gateway.core.phones import PhoneError, masked, normalise, region_of
 
 # (local form as written on a clinic register, country, E.164)
 LOCAL = [

@@ -12,10 +12,11 @@ import itertools
 import pytest
 from sqlalchemy import select
 
-from gateway import appointments, clock, reminders
+from gateway import appointments, reminders
+from gateway.core import clock
 from gateway.clients.enrolment import build_client, parse_enrolment
-from gateway.extensions import db
-from gateway.models import Appointment, Client, DoseGiven, Reminder, Site
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, DoseGiven, Reminder, Site
 
 NOW = dt.datetime(2026, 3, 2, 5, 0)  # 07:00 in Johannesburg, 08:00 in Nairobi
 TODAY = NOW.date()

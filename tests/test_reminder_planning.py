@@ -4,9 +4,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import inspect, select, update
 
-from gateway import appointments, clock, reminders
-from gateway.extensions import db
-from gateway.models import Appointment, Client, Reminder
+from gateway import appointments, reminders
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, Reminder
 
 # 05:00 UTC = 07:00 in Johannesburg, before the default 09:00 reminder hour.
 NOW = dt.datetime(2026, 3, 2, 5, 0)

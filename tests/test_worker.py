@@ -9,12 +9,13 @@ from rq import Queue
 from sqlalchemy import select
 
 import jobs
-from gateway import appointments, clock
+from gateway import appointments
+from gateway.core import clock
 from gateway.clients import enrolment
-from gateway.extensions import db
-from gateway.models import Message, Reminder
-from gateway.reminders.dispatch import PassCounts
-from gateway.redis_store import get_redis
+from gateway.adapters.database import db
+from gateway.core.models import Message, Reminder
+from gateway.messages.dispatch import PassCounts
+from gateway.adapters.redis_store import get_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +61,7 @@ def test_a_pass_renews_its_short_lock_after_each_batch(app, monkeypatch):
         progress()
         seen.append(redis.pttl("lock:dispatch"))
         return PassCounts()
-    monkeypatch.setattr("gateway.reminders.dispatch.send_due", two_batches)
+    monkeypatch.setattr("gateway.messages.dispatch.send_due", two_batches)
     assert jobs.dispatch_pass() is not None
     assert len(ttls) == 2 and all(jobs.LOCK_SECONDS * 1000 - 2000 < ttl <= jobs.LOCK_SECONDS * 1000 for ttl in ttls)
     assert seen and seen[0] > 1000  # renewed, not left to run out

@@ -10,9 +10,10 @@ import yaml
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import GatewayError
-from ..extensions import db
-from .. import clock, users
+from gateway.core.errors import GatewayError
+from gateway.adapters.database import db
+from gateway.core import clock
+from gateway import users
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -103,4 +104,4 @@ def openapi_document() -> dict:
     return yaml.safe_load(Path(__file__).with_name("openapi.yaml").read_text(encoding="utf-8"))
 
 
-from . import clients, indicators  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.api import clients, indicators  # noqa: E402,F401  (routes register on bp)

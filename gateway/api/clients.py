@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 from sqlalchemy import select
 
-from .. import appointments, fields, reminders
-from ..clients import enrolment, importer
-from ..errors import GatewayError, NotFound, ValidationError
-from ..extensions import db
-from ..models import Client, Site
-from . import bp, json_body
+from gateway import appointments, reminders
+from gateway.core import fields
+from gateway.clients import enrolment, importer
+from gateway.core.errors import GatewayError, NotFound, ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import Client, Site
+from gateway.interfaces.api import bp, json_body
 
 
 
@@ -89,7 +90,7 @@ def client_schedule(client_id: int):
 @bp.get("/clients")
 def find_clients():
     """Look a client up by phone (any local or international form): ``?phone=082 123 4567``."""
-    from ..phones import PhoneError, normalise
+    from gateway.core.phones import PhoneError, normalise
 
     raw = request.args.get("phone")
     if not raw:

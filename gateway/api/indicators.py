@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from .. import fields, indicators
-from ..errors import NotFound, ValidationError
-from ..extensions import db
-from ..models import Site
-from . import bp
+from gateway.core import fields
+from gateway import indicators
+from gateway.core.errors import NotFound, ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import Site
+from gateway.interfaces.api import bp
 
 
 @bp.get("/indicators")

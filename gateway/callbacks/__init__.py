@@ -13,7 +13,7 @@ import urllib.parse
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import db
+from gateway.adapters.database import db
 
 bp = Blueprint("callbacks", __name__)
 
@@ -90,5 +90,5 @@ def _urlencoded() -> dict[str, str]:
     return fields
 
 
-from . import sms  # noqa: E402,F401  (routes register on bp)
-from . import ussd  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.callbacks import sms  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.callbacks import ussd  # noqa: E402,F401  (routes register on bp)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import current_app
 
-from .. import messaging
-from ..extensions import db
-from ..phones import PhoneError, normalise
-from . import BadCallback, bp, form
+from gateway import messages as messaging
+from gateway.adapters.database import db
+from gateway.core.phones import PhoneError, normalise
+from gateway.interfaces.callbacks import BadCallback, bp, form
 
 
 @bp.post("/sms/delivery")

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import ussd
-from ..extensions import db
-from ..i18n import render
-from ..phones import PhoneError, normalise
-from . import BadCallback, bp, form
+from gateway import ussd
+from gateway.adapters.database import db
+from gateway.i18n import render
+from gateway.core.phones import PhoneError, normalise
+from gateway.interfaces.callbacks import BadCallback, bp, form
 
 log = logging.getLogger(__name__)
 

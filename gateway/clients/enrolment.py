@@ -7,13 +7,13 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from .. import audit, clock, fields
-from ..countries import COUNTRIES, LANGUAGES
-from ..errors import Conflict, ValidationError
-from ..extensions import db
-from ..fields import FieldError
-from ..models import PROGRAMMES, Client, Infant
-from ..phones import PhoneError, normalise
+from gateway.core import audit, clock, fields
+from gateway.core.countries import COUNTRIES, LANGUAGES
+from gateway.core.errors import Conflict, ValidationError
+from gateway.adapters.database import db
+from gateway.core.fields import FieldError
+from gateway.core.models import PROGRAMMES, Client, Infant
+from gateway.core.phones import PhoneError, normalise
 
 # The version of the consent text read to clients at enrolment (docs/consent.md).
 CONSENT_VERSION = "2026-11"
@@ -262,7 +262,7 @@ def to_json(client: Client) -> dict[str, Any]:
     def iso(value):
         return value.isoformat() if value else None
 
-    from ..schedules import art_days_late, art_next_pickup, art_status, schedule_for
+    from gateway.schedules import art_days_late, art_next_pickup, art_status, schedule_for
 
     art = None
     if client.art_last_dispensed and client.art_days_supply:

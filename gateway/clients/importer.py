@@ -15,12 +15,12 @@ from typing import IO, Callable, Iterator
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
-from ..bulk import bulk_insert
-from ..errors import ValidationError
-from ..extensions import db
-from ..models import AuditEntry, Client, Infant
-from .enrolment import EnrolmentData, build_client, parse_enrolment
+from gateway.core import clock
+from gateway.adapters.bulk import bulk_insert
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Infant
+from gateway.clients.enrolment import EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. Only `phone` is required.
 COLUMNS = (

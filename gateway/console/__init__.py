@@ -50,4 +50,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-from . import auth, views  # noqa: E402,F401  (the login loader and the routes register on bp)
+from gateway.interfaces.console import auth, views  # noqa: E402,F401  (the login loader and the routes register on bp)

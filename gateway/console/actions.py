@@ -14,16 +14,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from .. import audit, clock, fields, users
-from ..clients.enrolment import local_today
-from ..countries import COUNTRIES
-from ..errors import Conflict, ValidationError
-from ..extensions import db
-from ..fields import FieldError
-from ..messaging import queue_message
-from ..models import ROLES, Alert, Appointment, Client, Message, Reminder, Site, Task, User
-from ..phones import PhoneError, normalise
-from ..reminders.texts import reminder_text
+from gateway.core import audit, clock, fields
+from gateway import users
+from gateway.clients.enrolment import local_today
+from gateway.core.countries import COUNTRIES
+from gateway.core.errors import Conflict, ValidationError
+from gateway.adapters.database import db
+from gateway.core.fields import FieldError
+from gateway.messages import queue_message
+from gateway.core.models import ROLES, Alert, Appointment, Client, Message, Reminder, Site, Task, User
+from gateway.core.phones import PhoneError, normalise
+from gateway.reminders.texts import reminder_text
 
 
 # --- clients --------------------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import audit, users
-from ..extensions import db
-from ..models import User
-from ..redis_store import get_redis
-from . import bp, login_manager
+from gateway.core import audit
+from gateway import users
+from gateway.adapters.database import db
+from gateway.core.models import User
+from gateway.adapters.redis_store import get_redis
+from gateway.interfaces.console import bp, login_manager
 
 log = logging.getLogger(__name__)
 

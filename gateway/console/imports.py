@@ -11,8 +11,8 @@ import json
 import secrets
 from typing import IO
 
-from ..clients.importer import ImportReport, import_csv
-from ..redis_store import get_redis
+from gateway.clients.importer import ImportReport, import_csv
+from gateway.adapters.redis_store import get_redis
 
 REPORT_TTL_SECONDS = 24 * 3600
 

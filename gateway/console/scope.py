@@ -12,9 +12,9 @@ from flask import abort, current_app
 from flask_login import current_user
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 
-from ..countries import COUNTRIES
-from ..extensions import db
-from ..models import Client, Message, Site, Task
+from gateway.core.countries import COUNTRIES
+from gateway.adapters.database import db
+from gateway.core.models import Client, Message, Site, Task
 
 
 def client_filter() -> ColumnElement[bool]:

@@ -1,7 +1,7 @@
 """Every word the gateway shows or sends, in each language: the one place that renders a text.
 
 The catalogues are YAML files beside this module, one per language in
-``gateway.countries.LANGUAGES`` (``en.yaml``, ``pt.yaml``...). Keys nest in the
+``gateway.core.countries.LANGUAGES`` (``en.yaml``, ``pt.yaml``...). Keys nest in the
 file and are used dotted (``sms.reminder.before``). English is complete; any
 other catalogue may leave a key out, and that one text then falls back to
 English (``gaps()`` lists what is missing). A catalogue is checked when it is
@@ -25,9 +25,9 @@ from typing import Mapping
 
 import yaml
 
-from ..countries import LANGUAGES
-from .disclosure import discloses, disclosing_words
-from .gsm7 import fit_sms, is_gsm7, sms_segments, to_gsm7
+from gateway.core.countries import LANGUAGES
+from gateway.i18n.disclosure import discloses, disclosing_words
+from gateway.i18n.gsm7 import fit_sms, is_gsm7, sms_segments, to_gsm7
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
 FALLBACK = "en"

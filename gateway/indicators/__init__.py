@@ -31,12 +31,21 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from .. import clock
-from ..errors import ValidationError
-from ..extensions import db
-from ..models import APPOINTMENT_KINDS, Appointment, Client, Infant, Message, Reminder, Site, reminder_appointments
-from ..schedules import all_schedules, schedule_for
-from ..schedules.loader import ScheduleError, _Reader
+from gateway.core import clock
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import (
+    APPOINTMENT_KINDS,
+    Appointment,
+    Client,
+    Infant,
+    Message,
+    Reminder,
+    Site,
+    reminder_appointments,
+)
+from gateway.schedules import all_schedules, schedule_for
+from gateway.schedules.loader import ScheduleError, _Reader
 
 FILE = Path(__file__).resolve().with_name("indicators.yaml")
 SOURCES = ("clients", "appointments", "infants", "messages")

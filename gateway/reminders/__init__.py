@@ -16,11 +16,11 @@ from typing import NamedTuple, Sequence
 from sqlalchemy import inspect, literal_column, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import clock
-from ..clients.enrolment import zone_of
-from ..extensions import db
-from ..models import Appointment, Client, Message, Reminder
-from ..schedules import reminder_rules
+from gateway.core import clock
+from gateway.clients.enrolment import zone_of
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, Message, Reminder
+from gateway.schedules import reminder_rules
 
 # How far ahead reminder rows exist. Appointments further out are planned as
 # the days go by, so enrolment stays cheap and rows stay few.

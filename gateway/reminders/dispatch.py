@@ -26,7 +26,7 @@ only way a message can go out twice, and only the messages of that one request.
 
 Speed (docs/performance.md): the hot path uses Core statements on
 rows, not ORM objects, and statements whose text does not grow with the
-rows (gateway/bulk.py: on PostgreSQL, id lists and rows go as array
+rows (gateway/adapters/bulk.py: on PostgreSQL, id lists and rows go as array
 parameters): a claim is one ``UPDATE ... RETURNING``, a batch's messages
 one ``INSERT``, a request's outcomes one ``UPDATE`` per kind of outcome.
 The ORM is kept for the rare paths (failures, follow-up tasks, pauses).
@@ -43,12 +43,12 @@ from typing import Callable, NamedTuple
 from flask import current_app
 from sqlalchemy import any_, bindparam, func, or_, select, update
 
-from .. import clock
-from ..bulk import among, insert_returning_ids, update_rows
-from ..extensions import db
-from ..models import Alert, Appointment, Client, Message, Reminder, Task, reminder_appointments
-from ..phones import masked
-from . import texts
+from gateway.core import clock
+from gateway.adapters.bulk import among, insert_returning_ids, update_rows
+from gateway.adapters.database import db
+from gateway.core.models import Alert, Appointment, Client, Message, Reminder, Task, reminder_appointments
+from gateway.core.phones import masked
+from gateway.reminders import texts
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,7 @@ class _Sending(NamedTuple):
 def send_messages(message_ids: list[int], backend=None) -> SendCounts:
     """Send these queued messages, a request per text and ``at_max_recipients``. Safe to run twice: a message
     is claimed once."""
-    from ..sms import get_backend
+    from gateway.messages.backends import get_backend
 
     now = clock.utcnow()
     counts = SendCounts()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..i18n import format_date, render
-from ..models import Appointment, Client
+from gateway.i18n import format_date, render
+from gateway.core.models import Appointment, Client
 
 # Own visits first, then the child's; each label once.
 _ORDER = ("art_refill", "immunisation", "infant_hiv_test")

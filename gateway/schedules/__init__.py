@@ -7,8 +7,8 @@ no Flask, no clock.
 """
 from __future__ import annotations
 
-from .dates import Offset, add_offset
-from .loader import (
+from gateway.schedules.dates import Offset, add_offset
+from gateway.schedules.loader import (
     After,
     ArtThresholds,
     CountrySchedule,
@@ -23,7 +23,7 @@ from .loader import (
     reminder_rules,
     schedule_for,
 )
-from .planning import PlannedVisit, art_days_late, art_next_pickup, art_status, infant_plan
+from gateway.schedules.planning import PlannedVisit, art_days_late, art_next_pickup, art_status, infant_plan
 
 __all__ = [
     "After",

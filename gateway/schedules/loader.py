@@ -25,14 +25,14 @@ from typing import Mapping
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .dates import Offset
+from gateway.schedules.dates import Offset
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT = "default"  # the WHO default schedule's file stem and country key
 RULES_FILE = "reminder_rules.yaml"
 
 DOSE_KINDS = ("immunisation", "infant_hiv_test")
-# Appointment kinds with reminder rules; the same as gateway.models.APPOINTMENT_KINDS
+# Appointment kinds with reminder rules; the same as gateway.core.models.APPOINTMENT_KINDS
 # (a test checks it; this layer does not import the database models).
 APPOINTMENT_KINDS = ("art_refill", "infant_hiv_test", "immunisation")
 

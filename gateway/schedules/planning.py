@@ -8,8 +8,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Mapping
 
-from .dates import add_offset
-from .loader import ArtThresholds, CountrySchedule
+from gateway.schedules.dates import add_offset
+from gateway.schedules.loader import ArtThresholds, CountrySchedule
 
 ON_TRACK, LATE, INTERRUPTION, LOST = "on_track", "late", "interruption", "lost"
 

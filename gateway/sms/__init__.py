@@ -4,7 +4,7 @@
 ``SendResult`` with an ``Outcome`` per phone; it raises only ``ValueError``
 for more phones than ``AT_MAX_RECIPIENTS``.
 """
-from .backends import (
+from gateway.messages.backends import (
     STATUS_CODES,
     AfricasTalkingBackend,
     Outcome,

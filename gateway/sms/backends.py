@@ -20,8 +20,8 @@ import requests
 from africastalking.Service import validate_phone
 from urllib3.exceptions import NewConnectionError
 
-from ..phones import masked
-from .africastalking import DEFAULT_TIMEOUT_S, AfricasTalkingException, ATHTTPError, ATSMSService
+from gateway.core.phones import masked
+from gateway.adapters.africastalking import DEFAULT_TIMEOUT_S, AfricasTalkingException, ATHTTPError, ATSMSService
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The USSD service: one request of a session in, one screen out.
 
 ``handle(UssdRequest) -> Screen(text, end)`` is what the Africa's Talking
-callback (``gateway/callbacks/ussd.py``), ``flask ussd simulate`` and the
-console's USSD phone (``gateway/console/views/phone.py``) call.
+callback (``gateway/interfaces/callbacks/ussd.py``), ``flask ussd simulate`` and the
+console's USSD phone (``gateway/interfaces/console/views/phone.py``) call.
 It knows sessions, paths and screens, not HTTP: the callback adds ``CON ``
 or ``END `` and speaks AT's field names.
 
@@ -39,13 +39,13 @@ from flask import Flask, current_app
 
 import menus
 
-from ..extensions import db
-from ..i18n import language as supported_language
-from ..i18n import render
-from ..phones import PhoneError, masked, normalise
-from . import services, sessions
-from .context import Caller, CallerChanged, build_context, find_caller, recall_caller
-from .sessions import SEPARATOR, BusySession, SessionRecord, SessionStore, answers_of, latest_answer
+from gateway.adapters.database import db
+from gateway.i18n import language as supported_language
+from gateway.i18n import render
+from gateway.core.phones import PhoneError, masked, normalise
+from gateway.ussd import effects as services, sessions
+from gateway.ussd.context import Caller, CallerChanged, build_context, find_caller, recall_caller
+from gateway.ussd.sessions import SEPARATOR, BusySession, SessionRecord, SessionStore, answers_of, latest_answer
 
 log = logging.getLogger(__name__)
 

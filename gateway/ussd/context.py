@@ -26,14 +26,15 @@ from werkzeug.security import check_password_hash
 
 import menus
 
-from .. import audit, clock, users
-from ..clients.enrolment import local_today
-from ..countries import COUNTRIES
-from ..extensions import db
-from ..i18n import language as supported_language
-from ..i18n import render
-from ..models import Appointment, Client, Site, Task, User
-from ..phones import masked, region_of
+from gateway.core import audit, clock
+from gateway import users
+from gateway.clients.enrolment import local_today
+from gateway.core.countries import COUNTRIES
+from gateway.adapters.database import db
+from gateway.i18n import language as supported_language
+from gateway.i18n import render
+from gateway.core.models import Appointment, Client, Site, Task, User
+from gateway.core.phones import masked, region_of
 
 # Open visits shown on "My next visit" and a coordinator's look-up: at most this many lines
 # (the engine pages them), from this many days back (a visit missed lately is still to be made;
@@ -305,7 +306,7 @@ class UserPins:
         self.key = f"{USER_PIN_PREFIX}{user.id}"
 
     def _conn(self) -> redis.Redis:
-        from .sessions import connection
+        from gateway.ussd.sessions import connection
 
         return connection()
 

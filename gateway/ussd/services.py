@@ -25,14 +25,15 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import appointments, audit, clock, messaging, reminders, users
-from ..clients import enrolment
-from ..countries import LANGUAGES
-from ..errors import Conflict, GatewayError
-from ..extensions import db
-from ..models import AuditEntry, Client, Task, UssdSession, User
-from ..phones import masked
-from .context import Caller, CallerChanged, first_site
+from gateway import appointments, messages as messaging, reminders, users
+from gateway.core import audit, clock
+from gateway.clients import enrolment
+from gateway.core.countries import LANGUAGES
+from gateway.core.errors import Conflict, GatewayError
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Task, UssdSession, User
+from gateway.core.phones import masked
+from gateway.ussd.context import Caller, CallerChanged, first_site
 
 log = logging.getLogger(__name__)
 

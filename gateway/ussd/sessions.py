@@ -55,7 +55,7 @@ def connection() -> redis.Redis:
     """A client of the app's Redis for the USSD path: short timeouts, no retries (one per process)."""
     conn = current_app.extensions.get("ussd_redis")
     if conn is None:
-        from ..redis_store import embedded_url
+        from gateway.adapters.redis_store import embedded_url
 
         settings = current_app.config["SETTINGS"]
         url = settings.redis_url or embedded_url(settings.instance_path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Callable, TextIO
 
-from . import BadRequest, Screen, UssdRequest, handle, max_chars_for
+from gateway.ussd import BadRequest, Screen, UssdRequest, handle, max_chars_for
 
 
 def session_id() -> str:

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from gateway import appointments, users
 from gateway.clients import enrolment
-from gateway.extensions import db
-from gateway.models import Site
+from gateway.adapters.database import db
+from gateway.core.models import Site
 
 PASSWORD = "a long password"
 _TOKEN = re.compile(rb'name="csrf-token" content="([^"]+)"')
@@ -141,10 +141,10 @@ LONG_NAME = "Nomvula" + "Mthembu" * 12  # one unbroken 90-character word: must s
 @pytest.fixture
 def seeded(app, people, sites, enrol):
     """A site with everything a page can show: due and missed visits, every kind of SMS, tasks, an alert, an import."""
-    from gateway import clock
-    from gateway.console import imports
+    from gateway.core import clock
+    from gateway.interfaces.console import imports
     from gateway.clients.importer import ImportReport
-    from gateway.models import Alert, Message, Task
+    from gateway.core.models import Alert, Message, Task
 
     za, ke = sites
     hostile = enrol(za, "082 123 4567", HOSTILE_NAME, art_days_ago=31, infant_days_old=70)  # pick-up missed

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Client
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, Client
 
 PASSWORD = "a long password"  # every test user's (tests/console/conftest.py)
 

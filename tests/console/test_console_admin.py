@@ -5,9 +5,9 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 import jobs
-from gateway.extensions import db
-from gateway.models import AuditEntry, Site, User
-from gateway.redis_store import get_redis
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Site, User
+from gateway.adapters.redis_store import get_redis
 
 
 def user_form(**fields):

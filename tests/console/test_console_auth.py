@@ -6,8 +6,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client
 
 
 def test_pages_need_a_sign_in(web, people):

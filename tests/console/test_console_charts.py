@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.console.charts import HEIGHT, TOP, BOTTOM, grouped_bars, nice_ceiling
+from gateway.interfaces.console.charts import HEIGHT, TOP, BOTTOM, grouped_bars, nice_ceiling
 
 
 @pytest.mark.parametrize("value,expected", [(0, 1), (1, 1), (3, 5), (7, 10), (10, 10), (11, 20), (0.3, 0.5),

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway.clients.enrolment import local_today
-from gateway.extensions import db
+from gateway.adapters.database import db
 from gateway.i18n.disclosure import disclosing_words
-from gateway.models import Appointment, AuditEntry, Client, DoseGiven, Infant, Message
+from gateway.core.models import Appointment, AuditEntry, Client, DoseGiven, Infant, Message
 
 from werkzeug.security import generate_password_hash
 

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 import jobs
-from gateway import clock
+from gateway.core import clock
 from gateway.clients.enrolment import local_today
-from gateway.extensions import db
-from gateway.models import Alert, AuditEntry, Message, Reminder
+from gateway.adapters.database import db
+from gateway.core.models import Alert, AuditEntry, Message, Reminder
 
 
 def test_filters_by_status_reason_direction_and_date(app, as_role, seeded):

@@ -8,8 +8,8 @@ import io
 from sqlalchemy import func, select
 
 from gateway.clients.enrolment import local_today
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Client, Infant, Task
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, Client, Infant, Task
 
 
 def form(site, **fields):

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 import gateway.ussd
-from gateway.extensions import db
-from gateway.models import AuditEntry, Task
-from gateway.phones import normalise
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Task
+from gateway.core.phones import normalise
 
 from tests.console.conftest import HOSTILE_NAME
 

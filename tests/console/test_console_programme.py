@@ -6,10 +6,10 @@ import io
 
 from sqlalchemy import select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import AuditEntry
-from gateway.phones import masked
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry
+from gateway.core.phones import masked
 
 
 def _month() -> str:
@@ -63,7 +63,7 @@ def test_csv_exports(as_role, seeded, sites):
 
 
 def test_admins_set_a_site_org_unit_and_see_the_last_push(as_role, sites, people):
-    from gateway.models import Dhis2Push, Site
+    from gateway.core.models import Dhis2Push, Site
 
     za, _ = sites
     admin = as_role("admin")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Message, Task
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Message, Task
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import AuditEntry, Task
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Task
 
 
 def section(page: str, start: str, end: str) -> str:

@@ -43,9 +43,9 @@ from typing import Any, Callable, NamedTuple
 
 from sqlalchemy import func, insert, select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Appointment, Client, Message, Reminder, reminder_appointments
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, Message, Reminder, reminder_appointments
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_CHUNK = 2000
@@ -454,7 +454,7 @@ def later_pass_to_redis(rig: Rig, at: dt.datetime):
     ``REENQUEUE_AFTER`` after Redis lost its jobs is done here, at once, and
     the workers send what it enqueues.
     """
-    from gateway.reminders import dispatch
+    from gateway.messages import dispatch
 
     with rig.app.app_context(), clock.frozen(at):
         return dispatch.send_due(at)
@@ -500,7 +500,7 @@ def finish(rig: Rig, start: dt.datetime, *, step: dt.timedelta = dt.timedelta(mi
     each next one ``step`` later (past any retry's backoff). The same
     mechanism as tests/faults/test_worker_killed.py.
     """
-    from gateway.reminders import dispatch
+    from gateway.messages import dispatch
 
     totals = {"passes": 0, "jobs": 0, "recovered": 0, "sent": 0, "retry": 0, "failed": 0}
     moment = start
@@ -747,7 +747,7 @@ def kill_drill(rig: Rig, n: int, kills: int, *, seed: int, workers: int = 2, lat
     the workers finish what they can, and ``finish`` recovers the rest past
     ``SENDING_TIMEOUT``. Allowed duplicates: ``cap`` per kill.
     """
-    from gateway.reminders import dispatch
+    from gateway.messages import dispatch
 
     rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     result = DrillResult("kill -9 workers", seed, n, rig.cap, workers)
@@ -799,7 +799,7 @@ def flush_drill(rig: Rig, n: int, flushes: int, *, seed: int, workers: int = 2, 
     enqueued. A Redis flush must lose nothing and double nothing, and leave
     nothing ``sending`` once the workers are stopped.
     """
-    from gateway.reminders import dispatch
+    from gateway.messages import dispatch
 
     rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     result = DrillResult("Redis emptied", seed, n, rig.cap, workers)
@@ -844,8 +844,8 @@ def outage_drill(rig: Rig, n: int, *, seed: int, workers: int = 2, phase_request
     every message hit is ``queued`` with a retry time (``between``); then
     ``finish`` moves the clock past the backoffs and everything goes out once.
     """
-    from gateway.reminders import dispatch
-    from gateway.sms.africastalking import DEFAULT_TIMEOUT_S
+    from gateway.messages import dispatch
+    from gateway.adapters.africastalking import DEFAULT_TIMEOUT_S
 
     rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     k = phase_requests or max(4, expected // 8)
@@ -899,7 +899,7 @@ def postgres_restart_drill(rig: Rig, pg: PrivatePostgres, n: int, *, seed: int, 
     with its jobs to Redis, the workers (which must survive the outage) send
     them, and ``finish`` recovers what is left.
     """
-    from gateway.reminders import dispatch
+    from gateway.messages import dispatch
 
     rng, started, now, phones, base, expected = _begin(rig, n, seed, prefix)
     result = DrillResult("PostgreSQL restarted", seed, n, rig.cap, workers)

@@ -1,4 +1,4 @@
-"""Fault drill: the JSON API fuzzed from its own OpenAPI description (gateway/api/openapi.yaml).
+"""Fault drill: the JSON API fuzzed from its own OpenAPI description (gateway/interfaces/api/openapi.yaml).
 
 For each operation the description lists, requests go through Flask's test
 client with a valid token (an admin's or a coordinator's; now and then none
@@ -35,10 +35,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import clock
-from gateway.api import openapi_document
+from gateway.core import clock
+from gateway.interfaces.api import openapi_document
 from gateway.clients.importer import COLUMNS
-from gateway.extensions import db
+from gateway.adapters.database import db
 from gateway.schedules import schedule_for
 
 NOW = dt.datetime(2026, 3, 3, 8, 0)  # UTC; 10:00 in Johannesburg
@@ -174,7 +174,7 @@ class World:
         self.admin = make_user("admin")[1]
         self.coordinator = make_user("coordinator", sites=("Fuzz North",))[1]
         make_user("coordinator", sites=("Fuzz South",))  # a second site, not the coordinator's
-        from gateway.models import Site
+        from gateway.core.models import Site
 
         self.site_ids = list(db.session.scalars(sa.select(Site.id).order_by(Site.id)))
         self.client_ids, self.infant_ids = [], []

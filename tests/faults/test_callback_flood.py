@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from sqlalchemy import func, select, update
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Client, Message, Reminder, Task
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Client, Message, Reminder, Task
 from tests.faults.drills import seed_due
 
 MESSAGES = 2_500

@@ -20,10 +20,10 @@ import os
 import pytest
 from sqlalchemy import func, select, text, update
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Message, Reminder
-from gateway.reminders import dispatch
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Message, Reminder
+from gateway.messages import dispatch
 from tests.faults import drills
 
 pytestmark = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),

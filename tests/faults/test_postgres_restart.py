@@ -16,7 +16,7 @@ import random
 import pytest
 
 from gateway import create_app
-from gateway.extensions import db
+from gateway.adapters.database import db
 from tests.faults import drills
 from tests.faults.conftest import CAP
 

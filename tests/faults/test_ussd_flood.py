@@ -35,10 +35,11 @@ import requests
 from sqlalchemy import func, select
 
 from devtools.at_server import serve_in_thread
-from gateway import clock, create_app, i18n
+from gateway.core import clock
+from gateway import create_app, i18n
 from gateway.clients import importer
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Task, UssdSession
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Task, UssdSession
 from gateway.ussd.sessions import KEY_PREFIX
 
 NOW = dt.datetime(2025, 11, 25, 8, 0)  # UTC; a Tuesday morning in every zone
@@ -57,7 +58,7 @@ SCRIPTS = {  # what a client of each script answers, screen by screen
     "time": ["4", "2", None],  # None: a slot, 1-3
     "browse": ["1"],
 }
-TIME_SLOTS = {"1": 8, "2": 12, "3": 17}  # morning, midday, evening (gateway.ussd.services.SLOT_HOURS)
+TIME_SLOTS = {"1": 8, "2": 12, "3": 17}  # morning, midday, evening (gateway.ussd.effects.SLOT_HOURS)
 DEADLINE = 90  # seconds: the flood stops starting sessions after this, whatever is left
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import redis
 from sqlalchemy import select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Message, Reminder
-from gateway.reminders import dispatch
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Message, Reminder
+from gateway.messages import dispatch
 from tests.reminders.test_dispatch import NOW, enrol_due_today
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ import pytest
 
 import menus
 from gateway import i18n
-from gateway.countries import LANGUAGES
+from gateway.core.countries import LANGUAGES
 from gateway.i18n import CatalogueError, check_catalogues, gaps, read_catalogue, render
 
 # The texts the rest of the gateway renders by name (the reminder sender, messaging).

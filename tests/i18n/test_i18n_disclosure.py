@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import i18n
-from gateway.countries import LANGUAGES
+from gateway.core.countries import LANGUAGES
 from gateway.i18n import disclosing_words, disclosure
 
 

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from gateway import i18n
-from gateway.countries import LANGUAGES
+from gateway.core.countries import LANGUAGES
 
 BUDGET = 1  # SMS parts per message, for every template
 DAYS = [dt.date(2028, 1, 1) + dt.timedelta(days=i) for i in range(366)]

@@ -4,11 +4,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from gateway import appointments, clock
+from gateway import appointments
+from gateway.core import clock
 from gateway.clients import enrolment
-from gateway.extensions import db
-from gateway.models import Alert, Client, Message, Reminder, Task
-from gateway.reminders import dispatch
+from gateway.adapters.database import db
+from gateway.core.models import Alert, Client, Message, Reminder, Task
+from gateway.messages import dispatch
 
 # 07:05 UTC = 09:05 in Johannesburg: the default 09:00 reminders of the day are due.
 NOW = dt.datetime(2026, 3, 2, 7, 5)

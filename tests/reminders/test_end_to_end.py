@@ -3,9 +3,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Message, Reminder
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Message, Reminder
 
 PHONE = "+27821234567"
 # 05:00 UTC = 07:00 in Johannesburg; reminders go at the client's 09:00 (07:00 UTC).

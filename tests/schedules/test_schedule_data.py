@@ -3,8 +3,8 @@ import datetime as dt
 
 import pytest
 
-from gateway import models
-from gateway.countries import COUNTRIES
+from gateway.core import models
+from gateway.core.countries import COUNTRIES
 from gateway.schedules import (
     CountrySchedule,
     add_offset,

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask, request
 
 from devtools.at_server import create_app, serve_in_thread
-from gateway.sms import AfricasTalkingBackend
+from gateway.messages.backends import AfricasTalkingBackend
 
 API_KEY = "at-test-key-not-secret"
 # Short enough to keep the suite fast, long enough for a loaded CI machine to answer.

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from devtools.at_server import create_app, serve_in_thread
-from gateway.sms import AfricasTalkingBackend
+from gateway.messages.backends import AfricasTalkingBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 OK = "+254712345678"

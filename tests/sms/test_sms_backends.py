@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import Settings
-from gateway.sms import AfricasTalkingBackend, OutboxBackend, get_backend
+from gateway.core.config import Settings
+from gateway.messages.backends import AfricasTalkingBackend, OutboxBackend, get_backend
 
 OK = "+254712345678"
 INVALID_NUMBER = "+254703000001"  # the fake AT answers 403 for it

@@ -7,8 +7,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.sms import STATUS_CODES, classify, parse_cost
-from gateway.sms.backends import STATES
+from gateway.messages.backends import STATUS_CODES, classify, parse_cost
+from gateway.messages.backends import STATES
 
 currencies = st.text(alphabet=string.ascii_letters, min_size=3, max_size=3)
 amounts = st.decimals(min_value=0, max_value=Decimal("99999999.9999"), places=4, allow_nan=False,

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from gateway.sms import AfricasTalkingBackend
-from gateway.sms.africastalking import AfricasTalkingException, ATHTTPError, ATSMSService
+from gateway.messages.backends import AfricasTalkingBackend
+from gateway.adapters.africastalking import AfricasTalkingException, ATHTTPError, ATSMSService
 
 
 def test_api_url_decides_where_sms_go(at_url, at_server, api_key):

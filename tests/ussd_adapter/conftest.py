@@ -14,10 +14,11 @@ import secrets
 import pytest
 from sqlalchemy import func, select
 
-from gateway import appointments, clock, users
+from gateway import appointments, users
+from gateway.core import clock
 from gateway.clients import enrolment
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Site, Task
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Site, Task
 
 NOW = dt.datetime(2025, 11, 25, 8, 0)  # UTC; 10:00 in Johannesburg, 11:00 in Nairobi; a Tuesday
 TODAY = NOW.date()

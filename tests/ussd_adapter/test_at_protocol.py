@@ -10,8 +10,8 @@ from redis.retry import Retry
 from sqlalchemy import event, select
 
 from gateway import create_app
-from gateway.extensions import db
-from gateway.models import AuditEntry, Client, Task, UssdSession
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Client, Task, UssdSession
 from gateway.ussd import sessions
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, AtSession, count, fresh,
@@ -484,7 +484,7 @@ def test_the_session_record_keeps_her_as_her_own_change_left_her(at, mother):
 def test_an_effects_ledger_is_read_through_the_callers_own_index(app):
     # Read by actor, the ledger costs the same however many tasks the programme has opened; by entity
     # alone ("task"), an unknown number's lookup read every task's entries.
-    from gateway.ussd.services import _LEDGER
+    from gateway.ussd.effects import _LEDGER
 
     compiled = _LEDGER.compile(dialect=db.engine.dialect)
     params = {"actor": "ussd:+27840000001", "action": "ussd.request_enrolment", "since": NOW}

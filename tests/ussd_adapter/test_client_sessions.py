@@ -4,9 +4,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from gateway import clock
-from gateway.extensions import db
-from gateway.models import Appointment, AuditEntry, Infant, Message, Reminder, Task
+from gateway.core import clock
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, AuditEntry, Infant, Message, Reminder, Task
 from tests.ussd_adapter.conftest import CLIENT_PHONE, NOW, TODAY, audit_actions, count, fresh
 
 MAIN = {

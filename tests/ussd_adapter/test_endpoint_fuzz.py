@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from gateway import i18n
-from gateway.extensions import db
-from gateway.models import User
+from gateway.adapters.database import db
+from gateway.core.models import User
 from tests.ussd_adapter.conftest import CLIENT_PHONE, COORDINATOR_PHONE, OTHER_PHONE, UNKNOWN_PHONE, AtSession
 
 LIKELY = ["", "0", "1", "2", "3", "4", "5", "6", "9", "98", "99", "1357", "2468", "0000", "01102025", "31022025",

@@ -1,8 +1,8 @@
 """``flask ussd simulate [PHONE]``: a terminal phone on the real session logic, answers typed or piped."""
 from sqlalchemy import select
 
-from gateway.extensions import db
-from gateway.models import AuditEntry, Task
+from gateway.adapters.database import db
+from gateway.core.models import AuditEntry, Task
 from tests.ussd_adapter.conftest import CLIENT_PHONE, UNKNOWN_PHONE, fresh
 
 

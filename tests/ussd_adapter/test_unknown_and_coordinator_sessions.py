@@ -5,10 +5,11 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from gateway import clock, users
-from gateway.extensions import db
-from gateway.phones import masked
-from gateway.models import Appointment, AuditEntry, Client, Infant, Task, User
+from gateway.core import clock
+from gateway import users
+from gateway.adapters.database import db
+from gateway.core.phones import masked
+from gateway.core.models import Appointment, AuditEntry, Client, Infant, Task, User
 from tests.ussd_adapter.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, audit_actions, count, site,
 )

@@ -17,10 +17,10 @@ from flask import g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ...extensions import db
-from ...i18n import format_date
-from ...phones import masked
-from .. import bp, scope
+from gateway.adapters.database import db
+from gateway.i18n import format_date
+from gateway.core.phones import masked
+from gateway.interfaces.console import bp, scope
 
 
 KIND_LABELS = {"art_refill": "Medicine pick-up", "immunisation": "Immunisation", "infant_hiv_test": "Infant HIV test"}
@@ -66,7 +66,7 @@ def actor_names(entries) -> dict[str, str]:
     """``{"user:3": "nurse@example.org"}`` for the users among these audit entries' actors."""
     from sqlalchemy import select
 
-    from ...models import User
+    from gateway.core.models import User
 
     ids = {int(e.actor[5:]) for e in entries if e.actor.startswith("user:") and e.actor[5:].isdigit()}
     if not ids:
@@ -107,4 +107,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from . import admin, clients, delivery, enrol, phone, programme, today  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.console.views import admin, clients, delivery, enrol, phone, programme, today  # noqa: E402,F401  (routes register on bp)

@@ -7,17 +7,18 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from ... import dhis2, health, users
-from ...countries import COUNTRIES
-from ...errors import GatewayError
-from ...extensions import db
-from ...messaging import enqueue_pending
-from ...models import ROLES, Alert, AuditEntry, Client, Site, User
-from ...redis_store import get_redis
-from ...schedules import all_schedules, reminder_rules
-from .. import actions, bp
-from ..auth import actor, admin_required
-from . import actor_names, int_arg
+from gateway import dhis2, users
+from gateway.interfaces import health
+from gateway.core.countries import COUNTRIES
+from gateway.core.errors import GatewayError
+from gateway.adapters.database import db
+from gateway.messages import enqueue_pending
+from gateway.core.models import ROLES, Alert, AuditEntry, Client, Site, User
+from gateway.adapters.redis_store import get_redis
+from gateway.schedules import all_schedules, reminder_rules
+from gateway.interfaces.console import actions, bp
+from gateway.interfaces.console.auth import actor, admin_required
+from gateway.interfaces.console.views import actor_names, int_arg
 
 log = logging.getLogger(__name__)
 AUDIT_PAGE = 100

@@ -7,19 +7,20 @@ import re
 from flask import current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 
-from ... import appointments, clock, reminders
-from ...appointments import EVENT_TYPES
-from ...clients import enrolment
-from ...countries import LANGUAGES
-from ...errors import GatewayError, ValidationError
-from ...extensions import db
-from ...messaging import enqueue_pending, set_opt_out
-from ...models import AuditEntry, Client, Message
-from ...phones import PhoneError, normalise
-from ...schedules import schedule_for
-from .. import actions, bp, scope
-from ..auth import actor
-from . import KIND_LABELS, actor_names, local_time
+from gateway import appointments, reminders
+from gateway.core import clock
+from gateway.appointments import EVENT_TYPES
+from gateway.clients import enrolment
+from gateway.core.countries import LANGUAGES
+from gateway.core.errors import GatewayError, ValidationError
+from gateway.adapters.database import db
+from gateway.messages import enqueue_pending, set_opt_out
+from gateway.core.models import AuditEntry, Client, Message
+from gateway.core.phones import PhoneError, normalise
+from gateway.schedules import schedule_for
+from gateway.interfaces.console import actions, bp, scope
+from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.views import KIND_LABELS, actor_names, local_time
 
 SEARCH_LIMIT = 50
 TIMELINE_MESSAGES = 200

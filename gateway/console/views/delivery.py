@@ -8,15 +8,15 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from ... import clock
-from ...errors import ValidationError
-from ...extensions import db
-from ...fields import FieldError, date as read_date
-from ...messaging import enqueue_pending
-from ...models import MESSAGE_STATUSES, Client, Message
-from .. import actions, bp, charts, scope
-from ..auth import actor
-from . import int_arg, zone
+from gateway.core import clock
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.fields import FieldError, date as read_date
+from gateway.messages import enqueue_pending
+from gateway.core.models import MESSAGE_STATUSES, Client, Message
+from gateway.interfaces.console import actions, bp, charts, scope
+from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.views import int_arg, zone
 
 PAGE_SIZE = 50
 REASONS_LOOKBACK = dt.timedelta(days=90)

@@ -7,15 +7,16 @@ import logging
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ... import appointments, clock
-from ...clients import enrolment
-from ...clients.importer import COLUMNS, CsvFileError
-from ...countries import COUNTRIES, LANGUAGES
-from ...errors import Conflict, ValidationError
-from ...extensions import db
-from ...models import PROGRAMMES, Client, Site, Task
-from .. import actions, bp, imports, scope
-from ..auth import actor
+from gateway import appointments
+from gateway.core import clock
+from gateway.clients import enrolment
+from gateway.clients.importer import COLUMNS, CsvFileError
+from gateway.core.countries import COUNTRIES, LANGUAGES
+from gateway.core.errors import Conflict, ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import PROGRAMMES, Client, Site, Task
+from gateway.interfaces.console import actions, bp, imports, scope
+from gateway.interfaces.console.auth import actor
 
 log = logging.getLogger(__name__)
 

@@ -28,18 +28,19 @@ from flask_login import current_user
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import select
 
-from ... import audit, clock, ussd
-from ...callbacks.ussd import MAX_TEXT_CHARS
-from ...countries import LANGUAGES
-from ...extensions import db
-from ...i18n import render
-from ...models import AuditEntry
-from ...phones import PhoneError, normalise
-from ...ussd.context import Caller, find_caller, first_site
-from ...ussd.simulator import session_id as new_session_id
-from .. import bp, scope
-from ..auth import actor
-from . import int_arg
+from gateway.core import audit, clock
+from gateway import ussd
+from gateway.interfaces.callbacks.ussd import MAX_TEXT_CHARS
+from gateway.core.countries import LANGUAGES
+from gateway.adapters.database import db
+from gateway.i18n import render
+from gateway.core.models import AuditEntry
+from gateway.core.phones import PhoneError, normalise
+from gateway.ussd.context import Caller, find_caller, first_site
+from gateway.ussd.simulator import session_id as new_session_id
+from gateway.interfaces.console import bp, scope
+from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.views import int_arg
 
 log = logging.getLogger(__name__)
 

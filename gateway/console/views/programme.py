@@ -8,12 +8,13 @@ import io
 from flask import abort, render_template, request
 from flask_login import current_user
 
-from ... import audit, clock, indicators
-from ...errors import ValidationError
-from ...extensions import db
-from ...phones import masked
-from .. import bp, charts, scope
-from ..auth import actor
+from gateway.core import audit, clock
+from gateway import indicators
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.phones import masked
+from gateway.interfaces.console import bp, charts, scope
+from gateway.interfaces.console.auth import actor
 
 TREND_MONTHS = 13  # this month and the twelve before it
 SHOWN_ROWS = 500  # rows of a line list shown on the page; its CSV has them all (to LINE_LIST_LIMIT)

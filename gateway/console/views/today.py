@@ -8,15 +8,15 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ... import clock
-from ...appointments import display_status
-from ...errors import ValidationError
-from ...extensions import db
-from ...models import Appointment, Client, Infant, Message, Site, Task
-from ...schedules import schedule_for
-from .. import actions, bp, scope
-from ..auth import actor
-from . import zone
+from gateway.core import clock
+from gateway.appointments import display_status
+from gateway.core.errors import ValidationError
+from gateway.adapters.database import db
+from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
+from gateway.schedules import schedule_for
+from gateway.interfaces.console import actions, bp, scope
+from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.views import zone
 
 # Rows shown per list; the counts above them are always complete.
 LIST_LIMIT = 100
