@@ -30,14 +30,14 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
 
-    from gateway import ussd
+    from gateway import indicators, translations, ussd
     from gateway.adapters import database, redis_store
     from gateway.interfaces import api, callbacks, cli, console, health, home
-    from gateway import translations
 
     database.init_app(app, migrations=str(Path(__file__).parent.parent / "migrations"))
     redis_store.init_app(app)
     ussd.init_app(app)  # every menu, action and effect handler checked now: a broken one stops the start
+    indicators.definitions()  # the indicators file is checked now too: a mistake stops the start, naming its line
     translations.init_app(app)
     cli.init_app(app)
     health.init_app(app)

@@ -32,6 +32,8 @@ TICK_SECONDS = 20
 PERIODIC = {
     "dispatch": (60, "jobs.dispatch_pass"),  # job names stay stable across releases: RQ stores them in Redis
     "plan-ahead": (600, "jobs.plan_ahead"),
+    # Hourly look: on DHIS2_PUSH_DAY (or later, until DHIS2 answers) the previous month goes to DHIS2.
+    "dhis2-push": (3600, "jobs.dhis2_monthly_push"),
 }
 
 
@@ -168,6 +170,22 @@ def plan_ahead() -> dict | None:
         return None
     try:
         return {"planned": refresh_all(progress=_renewer(lock))}
+    finally:
+        _release(lock)
+
+
+def dhis2_monthly_push() -> dict | None:
+    """The previous month's indicators to DHIS2 once a month, when DHIS2_URL is set (gateway.indicators.dhis2)."""
+    from gateway.indicators.dhis2 import monthly_push
+
+    lock = _exclusive("dhis2-push", seconds=3600)
+    if lock is None:
+        return None
+    try:
+        result = monthly_push(current_app.config["SETTINGS"])
+        if result is None:
+            return None
+        return {"push_id": result.push_id, "status": result.summary.status, "summary": result.summary.describe()}
     finally:
         _release(lock)
 

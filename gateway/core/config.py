@@ -112,6 +112,13 @@ class Settings:
     import_batch_size: int = 1000
     # Reverse proxies in front of the web processes whose X-Forwarded-For / -Proto are believed (0: none).
     proxy_hops: int = 0
+    # DHIS2 (gateway.indicators.dhis2): where the monthly indicators go; unset: nothing is pushed.
+    dhis2_url: str | None = None
+    dhis2_username: str | None = None
+    dhis2_password: str | None = field(default=None, repr=False)
+    dhis2_mapping: str | None = None  # path of the YAML file mapping indicator codes to data elements
+    dhis2_push_day: int = 5  # the day of the month the previous month is pushed
+    dhis2_timeout: int = 60  # seconds to wait for DHIS2's answer
 
     @classmethod
     def from_env(cls, instance_path: Path, env: Mapping[str, str] | None = None) -> "Settings":
@@ -151,6 +158,12 @@ class Settings:
             public_url=public_url(env.get("PUBLIC_URL")),
             sms_daily_spend_cap=_decimal(env, "SMS_DAILY_SPEND_CAP"),
             proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
+            dhis2_url=(env.get("DHIS2_URL") or "").strip().rstrip("/") or None,
+            dhis2_username=env.get("DHIS2_USERNAME") or None,
+            dhis2_password=env.get("DHIS2_PASSWORD") or None,
+            dhis2_mapping=env.get("DHIS2_MAPPING") or None,
+            dhis2_push_day=_int(env, "DHIS2_PUSH_DAY", 5, 1, 28),
+            dhis2_timeout=_int(env, "DHIS2_TIMEOUT", 60, 1, 3600),
         )
 
     def replace(self, **changes) -> "Settings":

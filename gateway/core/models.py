@@ -78,6 +78,8 @@ class Site(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     timezone: Mapped[str] = mapped_column(String(64))  # IANA name, e.g. Africa/Johannesburg
+    # The DHIS2 organisation unit (an 11-character uid) this site's indicators are reported as.
+    dhis2_org_unit: Mapped[str | None] = mapped_column(String(11))
 
 
 user_sites = Table(
@@ -208,6 +210,7 @@ class Appointment(TimestampMixin, db.Model):
         CheckConstraint(_in("kind", APPOINTMENT_KINDS), name="kind"),
         CheckConstraint(_in("status", APPOINTMENT_STATUSES), name="status"),
         Index("ix_appointments_client_due", "client_id", "due_date"),
+        Index("ix_appointments_kind_due", "kind", "due_date"),  # a month's visits of one kind (indicators)
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
@@ -413,3 +416,27 @@ class Translation(db.Model):
     state: Mapped[str] = mapped_column(String(10))
     updated_by: Mapped[str] = mapped_column(String(64))  # an audit actor string
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow, onupdate=clock.utcnow)
+
+
+DHIS2_PUSH_STATUSES = ("running", "ok", "conflicts", "failed")
+
+
+class Dhis2Push(db.Model):
+    """One push of a month's indicators to DHIS2 (``gateway.indicators.dhis2``), with DHIS2's import summary."""
+
+    __tablename__ = "dhis2_pushes"
+    __table_args__ = (CheckConstraint(_in("status", DHIS2_PUSH_STATUSES), name="status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))  # None: every site
+    actor: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=clock.utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(12), default="running")
+    values_sent: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int | None] = mapped_column(Integer)
+    updated: Mapped[int | None] = mapped_column(Integer)
+    ignored: Mapped[int | None] = mapped_column(Integer)
+    deleted: Mapped[int | None] = mapped_column(Integer)
+    conflicts: Mapped[list | None] = mapped_column(JSON)  # [{"object", "value"}] as DHIS2 answered
+    error: Mapped[str | None] = mapped_column(String(255))  # unreachable, 401, a timeout...

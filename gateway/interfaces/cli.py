@@ -106,20 +106,47 @@ def ensure_admin():
 @click.argument("name")
 @click.option("--country", required=True, help="ISO country code, e.g. ZA.")
 @click.option("--timezone", help="IANA zone (default: the country's).")
-def create_site(name, country, timezone):
-    """Create a site."""
+@click.option("--org-unit", help="The site's DHIS2 organisation unit id (11 characters), for the DHIS2 push.")
+def create_site(name, country, timezone, org_unit):
+    """Create a site; prints its id as `id <n>`."""
     from gateway.core import audit
     from gateway.core.countries import COUNTRIES
+    from gateway.indicators.dhis2 import check_uid
 
     country = country.upper()
     if country not in COUNTRIES:
         raise click.ClickException(f"country: unknown or unsupported {country!r}")
-    site = Site(name=name.strip(), country=country, timezone=timezone or COUNTRIES[country].timezone)
+    try:
+        org_unit = check_uid(org_unit, "org_unit")
+    except GatewayError as exc:
+        _fail(exc)
+    site = Site(name=name.strip(), country=country, timezone=timezone or COUNTRIES[country].timezone,
+                dhis2_org_unit=org_unit)
     db.session.add(site)
     db.session.flush()
-    audit.record(ACTOR, "site.created", "site", site.id, {"name": site.name, "country": country})
+    audit.record(ACTOR, "site.created", "site", site.id, {"name": site.name, "country": country,
+                                                          "dhis2_org_unit": org_unit})
     db.session.commit()
     click.echo(f"created site {site.name} (id {site.id})")
+
+
+@sites_cli.command("set-org-unit")
+@click.argument("site_id", type=int)
+@click.argument("org_unit")
+def set_org_unit(site_id, org_unit):
+    """Set (or, with -, clear) the DHIS2 organisation unit of site SITE_ID."""
+    from gateway.indicators.dhis2 import set_org_unit as set_unit
+    from gateway.core.fields import MAX_ID
+
+    site = db.session.get(Site, site_id) if 0 < site_id <= MAX_ID else None
+    if site is None:
+        raise click.ClickException(f"site: no site with id {site_id}")
+    try:
+        set_unit(site, None if org_unit == "-" else org_unit, ACTOR)
+        db.session.commit()
+    except GatewayError as exc:
+        _fail(exc)
+    click.echo(f"site {site.name} (id {site.id}): DHIS2 org unit {site.dhis2_org_unit or 'none'}")
 
 
 @clients_cli.command("import")
@@ -414,7 +441,46 @@ def translations_import(lang, path):
                                      f"not offered yet: {status.missing} missing, {status.draft} in draft"))
 
 
+dhis2_cli = AppGroup("dhis2", help="Programme indicators sent to DHIS2.")
+
+
+@dhis2_cli.command("push")
+@click.option("--period", required=True, help="The month to send, YYYY-MM (not in the future).")
+@click.option("--site", "site_id", type=int, help="Send this site's values only (default: every site "
+                                                  "with a DHIS2 org unit).")
+@click.option("--dry-run", is_flag=True, help="Print the payload and send nothing.")
+def dhis2_push(period, site_id, dry_run):
+    """Send a month's indicators to DHIS2 (DHIS2_URL, DHIS2_USERNAME, DHIS2_PASSWORD, DHIS2_MAPPING)."""
+    import json
+
+    from gateway.indicators import dhis2
+
+    settings = current_app.config["SETTINGS"]
+    click.echo(f"Counting the indicators of {period}" + ("" if dry_run else f" and sending them to "
+               f"{settings.dhis2_url or '(DHIS2_URL not set)'}") + "...", err=True)
+    try:
+        result = dhis2.push(settings, period, ACTOR, site_id, dry_run=dry_run)
+    except GatewayError as exc:
+        _fail(exc)
+    body = result.payload
+    for site in body.skipped:
+        click.echo(f"  site {site.name} (id {site.id}) has no DHIS2 org unit: not sent", err=True)
+    if dry_run:
+        click.echo(json.dumps(body.json(), indent=2))
+        click.echo(f"dry run: {len(body.data_values)} values for {len(body.sites)} site(s), nothing sent", err=True)
+        return
+    summary = result.summary
+    click.echo(f"push {result.push_id} of {period}: {summary.describe()}")
+    for conflict in summary.conflicts:
+        where = ", ".join(f"{label} {', '.join(conflict[key])}" for key, label in
+                          (("data_element", "data element"), ("org_unit", "org unit")) if conflict.get(key))
+        click.echo(f"  conflict: {where or conflict.get('object')}: {conflict.get('value')}", err=True)
+    if not summary.ok:
+        raise click.ClickException("DHIS2 did not take every value; fix the cause and run the same push again "
+                                   "(a push is idempotent)")
+
+
 def init_app(app: Flask) -> None:
     for command in (users_cli, sites_cli, clients_cli, reminders_cli, worker, embedded_redis_stop, ussd_cli,
-                    at_cli, translations_cli):
+                    at_cli, translations_cli, dhis2_cli):
         app.cli.add_command(command)

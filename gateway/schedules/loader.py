@@ -135,7 +135,7 @@ class ReminderRules:
 
 # --- reading YAML nodes, collecting errors ---------------------------------------------------------
 
-class _Reader:
+class LineReader:
     """Reads one file's YAML nodes into typed values, noting each problem with its line."""
 
     def __init__(self, path: Path):
@@ -243,14 +243,14 @@ _DOSE_OPTIONAL = ("due", "hiv_exposed_only", "after", "after_breastfeeding_stops
 
 def load_schedule_file(path: Path) -> CountrySchedule:
     """Load and check one country file. Raises ScheduleError listing every problem."""
-    reader = _Reader(path)
+    reader = LineReader(path)
     schedule = _read_schedule(reader, path)
     if reader.errors or schedule is None:
         raise ScheduleError(reader.errors)
     return schedule
 
 
-def _read_schedule(reader: _Reader, path: Path) -> CountrySchedule | None:
+def _read_schedule(reader: LineReader, path: Path) -> CountrySchedule | None:
     root = reader.root(path)
     if root is None:
         return None
@@ -275,7 +275,7 @@ def _read_schedule(reader: _Reader, path: Path) -> CountrySchedule | None:
     return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses))
 
 
-def _read_thresholds(reader: _Reader, node: Node) -> ArtThresholds | None:
+def _read_thresholds(reader: LineReader, node: Node) -> ArtThresholds | None:
     keys = reader.mapping(node, "art_status", _THRESHOLD_KEYS)
     if keys is None:
         return None
@@ -289,7 +289,7 @@ def _read_thresholds(reader: _Reader, node: Node) -> ArtThresholds | None:
     return thresholds
 
 
-def _read_doses(reader: _Reader, node: Node) -> list[Dose]:
+def _read_doses(reader: LineReader, node: Node) -> list[Dose]:
     doses: list[Dose] = []
     position: dict[str, int] = {}  # dose name -> index in the file, for `after`
     name_lines: dict[str, int] = {}
@@ -392,14 +392,14 @@ def load_reminder_rules(path: Path | str | None = None) -> ReminderRules:
     file = Path(path) if path is not None else DATA_DIR / RULES_FILE
     if file.is_dir():
         file = file / RULES_FILE
-    reader = _Reader(file)
+    reader = LineReader(file)
     rules = _read_rules(reader, file)
     if reader.errors or rules is None:
         raise ScheduleError(reader.errors)
     return rules
 
 
-def _read_rules(reader: _Reader, path: Path) -> ReminderRules | None:
+def _read_rules(reader: LineReader, path: Path) -> ReminderRules | None:
     if not path.is_file():
         reader.errors.append(f"{path.name}: missing (looked in {path.parent})")
         return None
@@ -427,7 +427,7 @@ def _read_rules(reader: _Reader, path: Path) -> ReminderRules | None:
     return ReminderRules(start, end, MappingProxyType(by_kind))
 
 
-def _read_kind_rules(reader: _Reader, kind: str, node: Node) -> list[ReminderRule]:
+def _read_kind_rules(reader: LineReader, kind: str, node: Node) -> list[ReminderRule]:
     rules: list[ReminderRule] = []
     seen: set[int] = set()
     for item in reader.sequence(node, kind):

@@ -323,3 +323,31 @@ def test_a_broadcast_previewed_refused_corrected_and_sent_to_the_outbox(browser,
             dispatch.send_messages(ids)
     db.session.expire_all()
     assert db.session.get(Message, copy.id).status == "outbox"
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1100, "height": 900}, NARROW])
+def test_programme_numbers_and_the_clients_behind_them(browser, live_server, seeded, people, viewport):
+    """A coordinator opens Programme, reads a number and its chart, follows it to the clients behind it
+    (her site's only, phones masked) and downloads the list."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    page = context.new_page()
+    watch = Watch(page, live_server)
+    sign_in(page, live_server, "nurse@example.org")
+    page.goto(live_server + "/console/programme")
+    assert page.is_visible("h1:has-text('Programme')")
+    assert page.locator("#i-clients_active svg.chart").count() == 1
+    assert page.is_visible("text=observational comparison, not a trial")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shot(page, f"programme-{viewport['width']}")
+    page.click("#i-clients_active p.big a >> nth=0")
+    page.wait_for_selector("h1:has-text('Clients in care: 2')")
+    text = page.inner_text("main")
+    assert seeded["hostile"].phone not in text and "+278******67" in text
+    assert "Akinyi" not in text  # another site's client
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    shot(page, f"programme-list-{viewport['width']}")
+    with page.expect_download() as download:
+        page.click("text=Download this list (CSV)")
+    assert download.value.suggested_filename.startswith("clients_active-all-")
+    context.close()
+    assert watch.foreign == [] and watch.errors == []

@@ -104,7 +104,7 @@ def openapi_document() -> dict:
     return yaml.safe_load(Path(__file__).with_name("openapi.yaml").read_text(encoding="utf-8"))
 
 
-from gateway.interfaces.api import broadcasts, clients  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.api import broadcasts, clients, indicators  # noqa: E402,F401  (routes register on bp)
 
 
 def init_app(app) -> None:

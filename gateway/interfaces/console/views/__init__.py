@@ -4,6 +4,7 @@
 - ``enrol``: one client by form, many by CSV upload
 - ``clients``: search, the client page with its timeline, and its actions
 - ``delivery``: outbox and delivery, retries, charts
+- ``programme``: the programme indicators, their trends, the clients behind them, CSV exports
 - ``admin``: users, sites, schedules, audit log, operations, alerts
 - ``phone``: the USSD phone, real USSD sessions played in the page
 - ``account``: her own password
@@ -113,4 +114,4 @@ def _too_large(exc: HTTPException):
                        "Split it, or ask an admin to import it with the command line.")
 
 
-from gateway.interfaces.console.views import account, admin, broadcasts, clients, delivery, enrol, phone, today, translations  # noqa: E402,F401  (routes register on bp)
+from gateway.interfaces.console.views import account, admin, broadcasts, clients, delivery, enrol, phone, programme, today, translations  # noqa: E402,F401  (routes register on bp)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from gateway.interfaces import health
 from gateway import users
+from gateway.indicators import dhis2
 from gateway.core.countries import COUNTRIES
 from gateway.core.errors import GatewayError
 from gateway.adapters.database import db
@@ -156,6 +157,25 @@ def sites():
                            values=values, errors=errors, countries=COUNTRIES), status
 
 
+@bp.post("/sites/<int:site_id>/org-unit")
+@admin_required
+def site_org_unit(site_id: int):
+    """Set or clear a site's DHIS2 organisation unit."""
+    site = db.session.get(Site, site_id)
+    if site is None:
+        abort(404)
+    try:
+        changed = dhis2.set_org_unit(site, request.form.get("org_unit", ""), actor())
+    except GatewayError as exc:
+        db.session.rollback()
+        flash(f"{site.name}: DHIS2 org unit not saved: {next(iter(exc.fields.values()), exc.message)}.", "error")
+    else:
+        db.session.commit()
+        flash(f"{site.name}: DHIS2 org unit {site.dhis2_org_unit or 'cleared'}." if changed else "Nothing changed.",
+              "ok" if changed else "info")
+    return redirect(url_for("console.sites"))
+
+
 def _site_users(rows):
     users_ = db.session.scalars(select(User).where(User.active.is_(True))).all()
     for site in rows:
@@ -237,4 +257,4 @@ def ops():
         log.warning("could not read RQ state", exc_info=True)
         queues, workers, periodic, rq_error = [], [], {}, type(exc).__name__
     return render_template("console/ops.html", checks=checks, queues=queues, workers=workers, periodic=periodic,
-                           rq_error=rq_error, settings=current_app.config["SETTINGS"])
+                           rq_error=rq_error, settings=current_app.config["SETTINGS"], dhis2_push=dhis2.last_push())
