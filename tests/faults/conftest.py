@@ -1,8 +1,8 @@
-"""Fault drills reuse the AT-wired gateway fixtures of the reminder tests; ``rig`` puts workers on them."""
+"""Fault drills reuse the AT-wired gateway fixtures of the messages tests; ``rig`` puts workers on them."""
 import pytest
 
 from tests.faults import drills
-from tests.reminders.conftest import at, gateway  # noqa: F401
+from tests.messages.conftest import at, gateway  # noqa: F401
 
 CAP = 10  # recipients per AT request in the CI drills: the most one cut request can double
 

@@ -20,7 +20,7 @@ from jobs import SEND_QUEUE
 from gateway.adapters.database import db
 from gateway.core.models import Message, Reminder
 from gateway.messages import dispatch
-from tests.reminders.test_dispatch import NOW, enrol_due_today
+from tests.messages.test_dispatch import NOW, enrol_due_today
 
 ROOT = Path(__file__).resolve().parents[2]
 CAP = 10  # recipients per request: the most a crash can double

@@ -3,7 +3,6 @@ import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +13,7 @@ from flask_migrate import downgrade, upgrade
 
 from gateway import create_app
 from gateway.adapters.database import db
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def test_single_head(app):

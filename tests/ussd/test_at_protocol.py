@@ -14,7 +14,7 @@ from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Task, UssdSession
 from gateway import ussd
 from gateway.ussd import sessions
-from tests.ussd_adapter.conftest import (
+from tests.ussd.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, AtSession, count, fresh,
 )
 

@@ -3,7 +3,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from rq import Queue
 from sqlalchemy import select
@@ -16,8 +15,7 @@ from gateway.adapters.database import db
 from gateway.core.models import Message, Reminder
 from gateway.messages.dispatch import PassCounts
 from gateway.adapters.redis_store import get_redis
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def test_each_periodic_job_is_enqueued_once_per_period_across_workers(app):

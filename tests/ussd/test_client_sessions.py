@@ -7,7 +7,7 @@ from sqlalchemy import select
 from gateway.core import clock
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, AuditEntry, Infant, Message, Reminder, Task
-from tests.ussd_adapter.conftest import CLIENT_PHONE, NOW, TODAY, audit_actions, count, fresh
+from tests.ussd.conftest import CLIENT_PHONE, NOW, TODAY, audit_actions, count, fresh
 
 MAIN = {
     "en": ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n"
@@ -180,7 +180,7 @@ def test_settings_language_changes_her_language_for_the_next_session(at, make_cl
     session.dial()
     assert session.send("4") == SETTINGS[lang]
     assert session.send("1") == {
-        # Only complete languages are offered (tests/ussd_adapter/test_offered_languages.py).
+        # Only complete languages are offered (tests/ussd/test_offered_languages.py).
         "en": "CON Choose your language:\n1. English\n2. Português\n3. Kiswahili\n0. Back",
         "sw": "CON Chagua lugha yako:\n1. English\n2. Português\n3. Kiswahili\n0. Rudi",
     }[lang]

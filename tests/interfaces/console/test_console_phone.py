@@ -13,7 +13,7 @@ from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Task
 from gateway.core.phones import normalise
 
-from tests.console.conftest import HOSTILE_NAME
+from tests.interfaces.console.conftest import HOSTILE_NAME
 
 UNKNOWN_EN = (
     "Free SMS reminders of clinic visits for mothers and babies. This number is not registered.\n"

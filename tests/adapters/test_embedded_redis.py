@@ -1,9 +1,8 @@
 """The embedded Redis: processes of one instance share one real server."""
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 PROBE = """
 import sys, redis

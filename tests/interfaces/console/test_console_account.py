@@ -14,7 +14,7 @@ from gateway import users
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, User
 
-from tests.console.conftest import PASSWORD, Session
+from tests.interfaces.console.conftest import PASSWORD, Session
 
 COOKIE = "gateway_session"
 

@@ -10,7 +10,7 @@ from gateway import users
 from gateway.adapters.database import db
 from gateway.core.phones import masked
 from gateway.core.models import Appointment, AuditEntry, Client, Infant, Message, Task, User
-from tests.ussd_adapter.conftest import (
+from tests.ussd.conftest import (
     CLIENT_PHONE, COORDINATOR_PHONE, NOW, OTHER_PHONE, TODAY, UNKNOWN_PHONE, audit_actions, count, site,
 )
 

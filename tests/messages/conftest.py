@@ -1,4 +1,9 @@
-"""Fixtures: the fake AT server (devtools.at_server) on a loopback port, and a backend pointed at it.
+"""Fixtures: the fake AT server (devtools.at_server) on a loopback port, and what talks to it.
+
+- ``at_app``/``at_server``/``at_url``, ``backend``, ``receiver``: one SMS backend
+  against the fake AT, and a stand-in for the gateway's delivery-report route.
+- ``at`` and ``gateway``: a whole gateway wired to the fake AT and served itself
+  for AT's callbacks (dispatch, the end-to-end path; tests/faults reuses them).
 
 Everything goes over real HTTP through the real ``africastalking`` SDK.
 """
@@ -11,11 +16,13 @@ import pytest
 from flask import Flask, request
 
 from devtools.at_server import create_app, serve_in_thread
+from gateway import create_app as create_gateway_app
 from gateway.messages.backends import AfricasTalkingBackend
 
 API_KEY = "at-test-key-not-secret"
 # Short enough to keep the suite fast, long enough for a loaded CI machine to answer.
 TIMEOUT = (1.0, 1.0)
+AT_KEY = "at-key-for-tests"  # the whole-gateway fixtures' key (tests/faults/drills.py uses the same)
 
 
 @pytest.fixture
@@ -82,4 +89,29 @@ def receiver():
     base_url, stop = serve_in_thread(receiver.app)
     receiver.url = f"{base_url}/sms/delivery"
     yield receiver
+    stop()
+
+
+@pytest.fixture
+def at(app):
+    """The fake AT server's state object (``sent``, ``configure`` ...), with ``url`` set."""
+    at_app = create_app(api_key=AT_KEY)
+    url, stop = serve_in_thread(at_app)
+    server = at_app.extensions["at_server"]
+    server.url = url
+    yield server
+    stop()
+
+
+@pytest.fixture
+def gateway(app, settings, at):
+    """A second app on the same database and Redis, sending through AT and listening for its callbacks."""
+    gw = create_gateway_app(settings.replace(sms_backend="africastalking", at_username="sandbox", at_api_key=AT_KEY,
+                                             at_api_url=at.url, at_sender_id="CLINIC"))
+    gw.config["TESTING"] = True
+    url, stop = serve_in_thread(gw)
+    gw.url = url
+    # Real reports come seconds after the send; a short delay keeps that order here.
+    at.configure(delivery_url=f"{url}/sms/delivery", delivery_delay=0.3)
+    yield gw
     stop()

@@ -4,7 +4,7 @@ import pytest
 from gateway import i18n
 from gateway.adapters.database import db
 from tests.fake_texts import fake_all, fresh_texts  # noqa: F401  (a fixture)
-from tests.ussd_adapter.conftest import CLIENT_PHONE, COORDINATOR_PHONE
+from tests.ussd.conftest import CLIENT_PHONE, COORDINATOR_PHONE
 
 pytestmark = pytest.mark.usefixtures("fresh_texts")
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.conftest import ROOT
+
 import pytest
 from sqlalchemy import select
 
 from gateway.adapters.database import db
 from gateway.core.models import Alert
 
-CSS = Path(__file__).resolve().parents[2] / "gateway" / "interfaces" / "console" / "static" / "console" / "console.css"
+CSS = ROOT / "gateway" / "interfaces" / "console" / "static" / "console" / "console.css"
 
 
 def css_rules() -> list[tuple[list[str], str]]:

@@ -16,12 +16,12 @@ from gateway.adapters.database import db
 from gateway.core.models import Appointment, AuditEntry, Client
 from tests.fake_texts import fake_all, fresh_texts  # noqa: F401  (a fixture)
 
-PASSWORD = "a long password"  # every test user's (tests/console/conftest.py)
+PASSWORD = "a long password"  # every test user's (tests/interfaces/console/conftest.py)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+SHOTS = ROOT / "tests" / "screenshots"
 NARROW = {"width": 360, "height": 740}
 
 

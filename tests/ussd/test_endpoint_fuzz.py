@@ -14,7 +14,7 @@ from sqlalchemy import select
 from gateway import i18n
 from gateway.adapters.database import db
 from gateway.core.models import User
-from tests.ussd_adapter.conftest import CLIENT_PHONE, COORDINATOR_PHONE, OTHER_PHONE, UNKNOWN_PHONE, AtSession
+from tests.ussd.conftest import CLIENT_PHONE, COORDINATOR_PHONE, OTHER_PHONE, UNKNOWN_PHONE, AtSession
 
 LIKELY = ["", "0", "1", "2", "3", "4", "5", "6", "9", "98", "99", "1357", "2468", "0000", "01102025", "31022025",
           "01062026", "0821234567", "+27831234567", " 1 ", "😀", "1*2", "#", "*", "9" * 250]

@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Task
-from tests.ussd_adapter.conftest import CLIENT_PHONE, UNKNOWN_PHONE, fresh
+from tests.ussd.conftest import CLIENT_PHONE, UNKNOWN_PHONE, fresh
 
 
 def test_a_piped_session_records_a_pickup(runner, make_client):
