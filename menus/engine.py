@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from gateway import i18n
 from gateway.core.countries import LANGUAGES
 from gateway.core.phones import PhoneError, normalise
+from gateway.schedules import DAYS_PER_MONTH
 
 SCREEN_TYPES = ("choice", "input", "confirm", "list", "end")
 MORE, BACK, YES, NO = "98", "0", "1", "2"
@@ -61,11 +62,11 @@ INTEGER_FIELDS = frozenset({"months"})
 # Answers never shown and never kept once the session ends.
 SECRET_FIELDS = frozenset({"pin", "pin_repeat"})
 # Values computed from answers for display: name -> (answers needed, how).
-# next_pickup: "months" of medicine are 30-day units (docs/schedules.md), counted from today.
+# next_pickup: "months" of medicine are DAYS_PER_MONTH-day units (docs/schedules.md), counted from today.
 DERIVED: Mapping[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any], "Context", str], str]]] = \
     MappingProxyType({
         "next_pickup": (("months",), lambda answers, ctx, lang: i18n.format_date(
-            ctx.today + dt.timedelta(days=30 * int(answers["months"])), lang)),
+            ctx.today + dt.timedelta(days=DAYS_PER_MONTH * int(answers["months"])), lang)),
     })
 
 

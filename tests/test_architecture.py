@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +93,30 @@ def test_every_domain_package_is_kept_away_from_jobs():
     assert missing == set(), (
         f"add {sorted(missing)} to the source_modules of [importlinter:contract:domain-without-jobs]")
 
+
+
+def test_only_the_at_adapter_writes_con_and_end():
+    """AT's ``CON ``/``END `` prefixes are written in one place (the callback); the console's phone and the
+    terminal simulator ask it (``at_reply``) rather than repeat it."""
+    import ast
+
+    writers = set()
+    for path in list((ROOT / "gateway").rglob("*.py")) + list((ROOT / "menus").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in ("CON ", "END "):
+                writers.add(path.relative_to(ROOT).as_posix())
+    assert writers == {"gateway/interfaces/callbacks/ussd.py"}
+
+
+def test_the_send_window_and_the_month_of_medicine_are_written_once():
+    from gateway.schedules import DAYS_PER_MONTH, reminder_rules
+    from gateway.schedules.window import reminder_hours
+
+    rules = reminder_rules()
+    assert reminder_hours() == (rules.window_start_hour, rules.window_end_hour - 1)
+    pattern = re.compile(r"(?<![\w.])30 \* |\* 30\b|REMINDER_HOURS|days=30\b")
+    repeats = [path.relative_to(ROOT).as_posix() for path in (ROOT / "gateway").rglob("*.py")
+               if pattern.search(path.read_text(encoding="utf-8"))] + \
+              [path.relative_to(ROOT).as_posix() for path in (ROOT / "menus").rglob("*.py")
+               if pattern.search(path.read_text(encoding="utf-8"))]
+    assert repeats == [] and DAYS_PER_MONTH == 30

@@ -11,6 +11,7 @@ from gateway.core import audit, clock, fields
 from gateway import i18n
 from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES, LANGUAGES
+from gateway.schedules.window import reminder_hours
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError
@@ -22,8 +23,7 @@ CONSENT_VERSION = "2026-11"
 # Infants older than this are outside the programme's schedules.
 MAX_INFANT_AGE_DAYS = 5 * 366
 DEFAULT_REMINDER_HOUR = 9
-# Reminders go out inside 08:00-19:00 local, so a preferred hour must lie in it.
-REMINDER_HOURS = (8, 18)
+
 ART_DAYS_SUPPLY = (7, 365)
 CLINIC_NUMBER_CHARS = 30
 CLINIC_NUMBER_TAKEN = "already used by another client of this site"
@@ -143,7 +143,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     site_id = check("site_id", fields.integer, data.get("site_id"), 1, fields.MAX_ID)
     number = check("clinic_number", clinic_number, data.get("clinic_number"))
     programme = check("programme", _choice, data.get("programme"), PROGRAMMES)
-    hour = check("reminder_hour", fields.integer, data.get("reminder_hour"), *REMINDER_HOURS)
+    hour = check("reminder_hour", fields.integer, data.get("reminder_hour"), *reminder_hours())
     consent_version = check("consent_version", fields.text, data.get("consent_version"), 32)
     welcome_sms = check("welcome_sms", fields.boolean, data.get("welcome_sms"), default=True)
     today = local_today(country) if country else clock.today_utc()
@@ -256,7 +256,7 @@ def parse_changes(data: Any, client: Client) -> dict[str, Any]:
         elif key == "phone":
             changes["phone"] = check(key, _phone, value, client.country)
         elif key == "reminder_hour":
-            changes["reminder_hour"] = check(key, fields.integer, value, *REMINDER_HOURS, required=True)
+            changes["reminder_hour"] = check(key, fields.integer, value, *reminder_hours(), required=True)
         elif key == "opted_out":
             if not isinstance(value, bool):
                 check.fail(key, "must be true or false")

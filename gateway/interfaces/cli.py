@@ -289,7 +289,7 @@ ussd_cli = AppGroup("ussd", help="The USSD service.")
 @click.option("--network", help="AT networkCode, for that network's screen limit (e.g. 63902 Safaricom).")
 def ussd_simulate(phone, network):
     """A terminal phone: type answers, see screens (answers may be piped in)."""
-    from gateway.ussd import simulator
+    from gateway.interfaces import simulator
 
     translations.refresh(force=True)
     if not phone:

@@ -23,9 +23,17 @@ from gateway.schedules.loader import (
     reminder_rules,
     schedule_for,
 )
-from gateway.schedules.planning import PlannedVisit, art_days_late, art_next_pickup, art_status, infant_plan
+from gateway.schedules.planning import (
+    DAYS_PER_MONTH,
+    PlannedVisit,
+    art_days_late,
+    art_next_pickup,
+    art_status,
+    infant_plan,
+)
 
 __all__ = [
+    "DAYS_PER_MONTH",
     "After",
     "ArtThresholds",
     "CountrySchedule",

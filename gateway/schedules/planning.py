@@ -55,10 +55,14 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
     return sorted(visits, key=lambda visit: (visit.due_date, visit.name))
 
 
+# A "month" of medicine, as clients and clinics count it (docs/schedules.md): the one place this is written.
+DAYS_PER_MONTH = 30
+
+
 def art_next_pickup(dispensed: dt.date, days_supply: int) -> dt.date:
     """The next pick-up date: the day the medicine dispensed on ``dispensed`` runs out.
 
-    ``days_supply`` is in days; a "month" of medicine is 30 days (schedules.md).
+    ``days_supply`` is in days; a "month" of medicine is ``DAYS_PER_MONTH`` days.
     """
     if days_supply < 1:
         raise ValueError(f"days of supply must be at least 1, not {days_supply}")

@@ -32,3 +32,9 @@ def next_send_moment(zone: str, now: dt.datetime) -> dt.datetime:
     if now < clock.utc_of_local(today, reminder_rules().window_end_hour, zone):
         return now
     return send_moment(today + dt.timedelta(days=1), 0, zone)
+
+
+def reminder_hours() -> tuple[int, int]:
+    """The first and last local hour a client may choose for her reminders: the send window's hours."""
+    rules = reminder_rules()
+    return rules.window_start_hour, rules.window_end_hour - 1

@@ -33,16 +33,16 @@ from gateway.core.countries import LANGUAGES
 from gateway.core.errors import Conflict, GatewayError
 from gateway.adapters.database import db
 from gateway.i18n import offered_languages
+from gateway.schedules import DAYS_PER_MONTH
 from gateway.core.models import AuditEntry, Client, Task, UssdSession, User
 from gateway.core.phones import masked
 from gateway.ussd.context import Caller, CallerChanged, first_site
 
 log = logging.getLogger(__name__)
 
-# Local hours of the reminder-time choices (inside the send window, enrolment.REMINDER_HOURS).
+# Local hours of the reminder-time choices (inside the send window, schedules.window.reminder_hours).
 SLOT_HOURS = {"morning": 8, "midday": 12, "evening": 17}
 MONTHS = (1, 2, 3, 6)
-DAYS_PER_MONTH = 30  # a "month" of medicine (docs/schedules.md)
 # How far back the ledger is read: far longer than any session and its retries.
 LEDGER_HOURS = 24
 CONSENT_VERSIONS = ("ussd-consent-1",)

@@ -68,7 +68,16 @@ def ussd_session():
         log.exception("USSD callback failed")
         limit = current_app.config["SETTINGS"].ussd_max_chars
         screen = ussd.Screen(render("ussd.unavailable", "en")[:limit - 4], True)
-    return ("END " if screen.end else "CON ") + screen.text, 200, PLAIN
+    return at_reply(screen.text, screen.end), 200, PLAIN
+
+
+def at_reply(text: str, end: bool) -> str:
+    """AT's USSD reply body: ``CON `` (more input) or ``END `` (session over), then the screen.
+
+    The one place that writes them; the console's phone and the terminal
+    simulator ask it to show a screen as the handset gets it.
+    """
+    return ("END " if end else "CON ") + text
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from gateway.core import clock
 from gateway.appointments.events import EVENT_TYPES
 from gateway.interfaces import events
 from gateway.clients import enrolment, sites
+from gateway.schedules.window import reminder_hours
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
@@ -22,7 +23,7 @@ from jobs import enqueue_pending
 from gateway.i18n import offered_languages
 from gateway.core.models import AuditEntry, Client, Message
 from gateway.core.phones import PhoneError, normalise
-from gateway.schedules import schedule_for
+from gateway.schedules import DAYS_PER_MONTH, schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor
 from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
@@ -139,7 +140,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
                            and a["status"] in ("due", "overdue") and a["due_date"] <= today.isoformat()]
                     for i in client.infants}
     defaults = {
-        "art_dispensed": {"date": today.isoformat(), "days_supply": str(client.art_days_supply or 30)},
+        "art_dispensed": {"date": today.isoformat(), "days_supply": str(client.art_days_supply or DAYS_PER_MONTH)},
         "dose_given": {"date": today.isoformat()},
         "visit": {"date": today.isoformat()},
         "infant_born": {"hiv_exposed": "true"},
@@ -160,7 +161,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
         forms=state, doses=doses, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
         # Her own language stays choosable even if it is no longer offered; others only once offered.
         offered={c: n for c, n in LANGUAGES.items() if c in offered_languages() or c == client.language},
-        hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
+        hours=range(reminder_hours()[0], reminder_hours()[1] + 1),
         one_offs=actions.one_off_messages(client), audit_entries=history_entries,
         actors=actor_names(history_entries),
         message_count=len(messages), message_limit=TIMELINE_MESSAGES), status

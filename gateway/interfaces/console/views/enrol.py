@@ -10,6 +10,7 @@ from flask_login import current_user
 from gateway import appointments
 from gateway.core import clock
 from gateway.clients import enrolment
+from gateway.schedules.window import reminder_hours
 from gateway.clients.importer import COLUMNS, CsvFileError
 from gateway.core.countries import COUNTRIES, LANGUAGES
 from gateway.core.errors import Conflict, ValidationError
@@ -95,7 +96,7 @@ def _render_form(values, errors, status=200, task=None):
     sites = scope.visible_sites()
     return render_template("console/enrol.html", values=values, errors=errors, sites=sites, task=task,
                            programmes=PROGRAMMES, languages={c: LANGUAGES[c] for c in offered_languages()}, countries=COUNTRIES,
-                           hours=range(enrolment.REMINDER_HOURS[0], enrolment.REMINDER_HOURS[1] + 1),
+                           hours=range(reminder_hours()[0], reminder_hours()[1] + 1),
                            infant_rows=range(INFANT_ROWS), default_hour=enrolment.DEFAULT_REMINDER_HOUR,
                            service_code=current_app.config["SETTINGS"].ussd_service_code,
                            # No date in the future; a day's margin for zones ahead of UTC.

@@ -37,7 +37,8 @@ from gateway.i18n import render
 from gateway.core.models import AuditEntry
 from gateway.core.phones import PhoneError, normalise
 from gateway.ussd.context import Caller, find_caller, first_site
-from gateway.ussd.simulator import session_id as new_session_id
+from gateway.interfaces.callbacks.ussd import at_reply
+from gateway.interfaces.simulator import session_id as new_session_id
 from gateway.interfaces.console import bp, scope
 from gateway.interfaces.console.auth import actor
 from gateway.interfaces.console.views import int_arg
@@ -150,7 +151,7 @@ def _render(values: dict[str, str], errors: dict[str, str] | None = None, status
         for code, limit in sorted(ussd.PER_NETWORK_MAX_CHARS.items())]
     languages = [("", "The caller's own")] + list(LANGUAGES.items())
     limit = ussd.max_chars_for(values.get("network") or None)
-    shown = ("END " if values.get("end") else "CON ") + values.get("screen", "")
+    shown = at_reply(values.get("screen", ""), bool(values.get("end")))
     return render_template(
         "console/phone.html", values=values, errors=errors or {}, in_call=in_call, who=_who(caller), note=note,
         networks=networks, languages=languages, keys=KEYS, delete=DELETE, limit=limit, shown_chars=len(shown),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import secrets
 from typing import Callable, TextIO
 
+from gateway.interfaces.callbacks.ussd import at_reply
 from gateway.ussd import BadRequest, Screen, UssdRequest, handle, max_chars_for
+from gateway.ussd.sessions import SEPARATOR
 
 
 def session_id() -> str:
@@ -28,8 +30,8 @@ def run(phone: str, answers: TextIO, write: Callable[[str], None], network: str 
     sid, given = session_id(), []
     limit = max_chars_for(network)
     while True:
-        screen = handle(UssdRequest(sid, phone, "*".join(given), network, service_code))
-        shown = ("END " if screen.end else "CON ") + screen.text
+        screen = handle(UssdRequest(sid, phone, SEPARATOR.join(given), network, service_code))
+        shown = at_reply(screen.text, screen.end)
         write(f"{screen.text}\n-- {len(shown)}/{limit} characters{', session ended' if screen.end else ''} --\n")
         if screen.end:
             return screen
