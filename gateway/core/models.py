@@ -72,6 +72,9 @@ class Site(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     timezone: Mapped[str] = mapped_column(String(64))  # IANA name, e.g. Africa/Johannesburg
+    # Its district, county or province, as its country's schedule file spells it: region-limited
+    # doses (a malaria vaccine) are planned only for clients of sites in their regions. Optional.
+    region: Mapped[str | None] = mapped_column(String(80))
 
 
 user_sites = Table(

@@ -105,20 +105,24 @@ def ensure_admin():
 @click.argument("name")
 @click.option("--country", required=True, help="ISO country code, e.g. ZA.")
 @click.option("--timezone", help="IANA zone (default: the country's).")
-def create_site(name, country, timezone):
+@click.option("--region", help="Its district or county, as its country's schedule file lists it (optional).")
+def create_site(name, country, timezone, region):
     """Create a site."""
-    from gateway.core import audit
     from gateway.core.countries import COUNTRIES
+    from gateway.core.errors import GatewayError
+    from gateway.interfaces.console import actions
 
-    country = country.upper()
-    if country not in COUNTRIES:
+    if country.strip().upper() not in COUNTRIES:
         raise click.ClickException(f"country: unknown or unsupported {country!r}")
-    site = Site(name=name.strip(), country=country, timezone=timezone or COUNTRIES[country].timezone)
-    db.session.add(site)
-    db.session.flush()
-    audit.record(ACTOR, "site.created", "site", site.id, {"name": site.name, "country": country})
+    try:
+        site = actions.create_site(name, country, timezone, ACTOR, region=region)
+    except GatewayError as exc:
+        db.session.rollback()
+        raise click.ClickException("; ".join(f"{field}: {reason}" for field, reason in (exc.fields or {}).items())
+                                   or exc.message) from None
     db.session.commit()
-    click.echo(f"created site {site.name} (id {site.id})")
+    where = f", region {site.region}" if site.region else ""
+    click.echo(f"created site {site.name} (id {site.id}{where})")
 
 
 @clients_cli.command("import")

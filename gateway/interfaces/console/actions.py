@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from gateway.core import audit, clock, fields
 from gateway import passwords, users
-from gateway.clients.sites import local_today
+from gateway.clients.sites import local_today, site_region
 from gateway.core.countries import COUNTRIES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
@@ -149,8 +149,9 @@ def resolve_alert(alert: Alert, actor: str) -> None:
 
 # --- sites and users -----------------------------------------------------------------------------
 
-def create_site(name: str, country: str, timezone: str | None, actor: str) -> Site:
-    """A new site; its zone defaults to its country's. ValidationError / Conflict name the field."""
+def create_site(name: str, country: str, timezone: str | None, actor: str, region: str | None = None) -> Site:
+    """A new site; its zone defaults to its country's; its region (optional) must be one of its
+    country's schedule file. ValidationError / Conflict name the field."""
     errors: dict[str, str] = {}
     try:
         name = fields.text(name, 120, required=True)
@@ -165,14 +166,20 @@ def create_site(name: str, country: str, timezone: str | None, actor: str) -> Si
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             errors["timezone"] = "not a time zone name (e.g. Africa/Nairobi)"
+    if country in COUNTRIES:
+        try:
+            region = site_region(country, region)
+        except FieldError as exc:
+            errors["region"] = str(exc)
     if errors:
         raise ValidationError("some fields are not valid", errors)
     if db.session.scalar(select(Site.id).where(Site.name == name)) is not None:
         raise Conflict("a site with this name exists", {"name": "a site with this name exists"})
-    site = Site(name=name, country=country, timezone=zone)
+    site = Site(name=name, country=country, timezone=zone, region=region)
     db.session.add(site)
     db.session.flush()
-    audit.record(actor, "site.created", "site", site.id, {"name": name, "country": country, "timezone": zone})
+    audit.record(actor, "site.created", "site", site.id, {"name": name, "country": country, "timezone": zone,
+                                                          "region": region})
     return site
 
 
