@@ -98,6 +98,7 @@ def test_schedules_page_shows_doses_and_thresholds(as_role):
     page = as_role("admin").text("/console/schedules")
     assert "South Africa (ZA)" in page and "PCR birth" in page and "lost from 90 days" in page
     assert "SMS go between 08:00 and 19:00" in page
+    assert "Only in Kakamega, Vihiga" in page and "Source: kepi-opensrp" in page and "Lesotho (LS)" in page
 
 
 def test_audit_log_filters(as_role, seeded, people):
