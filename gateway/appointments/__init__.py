@@ -22,7 +22,7 @@ from gateway.adapters.bulk import bulk_insert
 from gateway.appointments import events
 from gateway.appointments.working import WORKING_APPOINTMENTS, working_appointments
 from gateway.clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS
-from gateway.clients.sites import local_today, zone_of
+from gateway.clients.sites import local_today, region_of, zone_of
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError
@@ -73,7 +73,8 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
     schedule = schedule_for(client.country)
     for infant in client.infants:
         given = {d.dose: d.given_on for d in infant.doses}
-        for visit in infant_plan(schedule, infant.date_of_birth, infant.hiv_exposed, given, infant.breastfeeding_ended_on):
+        for visit in infant_plan(schedule, infant.date_of_birth, infant.hiv_exposed, given, infant.breastfeeding_ended_on,
+                                 region_of(client)):
             wanted[(infant.id, visit.kind, visit.name)] = (visit.due_date, visit.given_on)
     for key, (due, given_on) in wanted.items():
         row = existing.pop(key, None)

@@ -80,6 +80,9 @@ class Site(TimestampMixin, db.Model):
     timezone: Mapped[str] = mapped_column(String(64))  # IANA name, e.g. Africa/Johannesburg
     # The DHIS2 organisation unit (an 11-character uid) this site's indicators are reported as.
     dhis2_org_unit: Mapped[str | None] = mapped_column(String(11))
+    # Its district, county or province, as its country's schedule file spells it: region-limited
+    # doses (a malaria vaccine) are planned only for clients of sites in their regions. Optional.
+    region: Mapped[str | None] = mapped_column(String(80))
 
 
 user_sites = Table(

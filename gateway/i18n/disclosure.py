@@ -23,6 +23,14 @@ _TERMS: tuple[tuple[str, bool], ...] = (
     (r"anti-retrovirals?", False),
     (r"PCR", False),
     (r"viral\s+load", False),
+    (r"(?<!carga\s)viral(?!\s+load)", False),  # alone; "viral load" and "carga viral" are found whole
+    # Upper case only: "vl", "pep" (pep talk), "hei" and "Eid" (the festival) are ordinary words.
+    (r"VL", True),  # viral load
+    (r"PEP", True),  # post-exposure prophylaxis
+    (r"CCC", True),  # comprehensive care clinic (Kenya's HIV clinic)
+    (r"CTC", True),  # care and treatment clinic (Tanzania's HIV clinic)
+    (r"HEI", True),  # HIV-exposed infant
+    (r"EID", True),  # early infant diagnosis
     (r"CD4", False),
     (r"TB", False),
     (r"tuberculosis", False),

@@ -106,28 +106,22 @@ def ensure_admin():
 @click.argument("name")
 @click.option("--country", required=True, help="ISO country code, e.g. ZA.")
 @click.option("--timezone", help="IANA zone (default: the country's).")
+@click.option("--region", help="Its district or county, as its country's schedule file lists it (optional).")
 @click.option("--org-unit", help="The site's DHIS2 organisation unit id (11 characters), for the DHIS2 push.")
-def create_site(name, country, timezone, org_unit):
+def create_site(name, country, timezone, region, org_unit):
     """Create a site; prints its id as `id <n>`."""
-    from gateway.core import audit
     from gateway.core.countries import COUNTRIES
-    from gateway.indicators.dhis2 import check_uid
+    from gateway.interfaces.console import actions
 
-    country = country.upper()
-    if country not in COUNTRIES:
+    if country.strip().upper() not in COUNTRIES:
         raise click.ClickException(f"country: unknown or unsupported {country!r}")
     try:
-        org_unit = check_uid(org_unit, "org_unit")
+        site = actions.create_site(name, country, timezone, ACTOR, region=region, org_unit=org_unit)
     except GatewayError as exc:
         _fail(exc)
-    site = Site(name=name.strip(), country=country, timezone=timezone or COUNTRIES[country].timezone,
-                dhis2_org_unit=org_unit)
-    db.session.add(site)
-    db.session.flush()
-    audit.record(ACTOR, "site.created", "site", site.id, {"name": site.name, "country": country,
-                                                          "dhis2_org_unit": org_unit})
     db.session.commit()
-    click.echo(f"created site {site.name} (id {site.id})")
+    where = f", region {site.region}" if site.region else ""
+    click.echo(f"created site {site.name} (id {site.id}{where})")
 
 
 @sites_cli.command("set-org-unit")

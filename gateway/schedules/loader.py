@@ -78,6 +78,14 @@ class Dose:
     hiv_exposed_only: bool = False
     after: After | None = None
     after_breastfeeding_stops: Offset | None = None
+    # Where the line comes from: ids from the file's ``sources``, or a "not verifiable: ..." note.
+    source: str | None = None
+    # Only in these regions of the country (a site's region); empty: everywhere.
+    regions: tuple[str, ...] = ()
+
+    def applies_in(self, region: str | None) -> bool:
+        """Whether a child whose family's site is in ``region`` is given this dose (None: no region known)."""
+        return not self.regions or region in self.regions
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,12 @@ class CountrySchedule:
     sources: tuple[str, ...]
     thresholds: ArtThresholds
     doses: tuple[Dose, ...]  # in file order; an ``after`` always names an earlier dose
+    regions: tuple[str, ...] = ()  # the country's regions (districts, counties) a site may be in
+
+    def region_named(self, name: str | None) -> str | None:
+        """The region called ``name`` as the file spells it (any case, spaces trimmed); None if it has none."""
+        wanted = " ".join((name or "").split()).casefold()
+        return next((region for region in self.regions if region.casefold() == wanted), None)
 
     def dose(self, name: str) -> Dose:
         """The dose called ``name``; KeyError if the schedule has none."""
@@ -236,9 +250,12 @@ class LineReader:
 # --- country schedules -------------------------------------------------------------------------------
 
 _TOP_KEYS = ("country", "name", "sources", "art_status", "doses")
+_TOP_OPTIONAL = ("regions",)
 _THRESHOLD_KEYS = ("late_after_days", "interruption_after_days", "lost_after_days")
 _DOSE_KEYS = ("name", "kind")
-_DOSE_OPTIONAL = ("due", "hiv_exposed_only", "after", "after_breastfeeding_stops")
+_DOSE_OPTIONAL = ("due", "hiv_exposed_only", "after", "after_breastfeeding_stops", "source", "regions")
+# A line whose age could not be checked against a national document says so in its `source`.
+NOT_VERIFIABLE = "not verifiable"
 
 
 def load_schedule_file(path: Path) -> CountrySchedule:
@@ -254,7 +271,7 @@ def _read_schedule(reader: LineReader, path: Path) -> CountrySchedule | None:
     root = reader.root(path)
     if root is None:
         return None
-    top = reader.mapping(root, "schedule", _TOP_KEYS)
+    top = reader.mapping(root, "schedule", _TOP_KEYS, _TOP_OPTIONAL)
     if top is None:
         return None
     expected = DEFAULT if path.stem.lower() == DEFAULT else path.stem.upper()
@@ -263,16 +280,91 @@ def _read_schedule(reader: LineReader, path: Path) -> CountrySchedule | None:
         reader.error(top["country"], f"country '{country}' does not match the file name (expected '{expected}')")
     name = reader.text(top["name"], "name") if "name" in top else None
     sources: list[str] = []
+    source_ids: dict[str, str] | None = None  # id -> text, when the sources are given by id
     if "sources" in top:
-        for item in reader.sequence(top["sources"], "sources"):
-            source = reader.text(item, "sources")
-            if source:
-                sources.append(source)
+        if isinstance(top["sources"], MappingNode):
+            source_ids = {}
+            for key_node, value_node in top["sources"].value:
+                key = reader.text(key_node, "sources")
+                text = reader.text(value_node, f"sources: {key}")
+                if key is None or text is None:
+                    continue
+                if key in source_ids:
+                    reader.error(key_node, f"sources: '{key}' is given twice")
+                source_ids[key] = text
+                sources.append(f"{key}: {text}")
+        else:
+            for item in reader.sequence(top["sources"], "sources"):
+                source = reader.text(item, "sources")
+                if source:
+                    sources.append(source)
+    regions = _read_regions(reader, top["regions"]) if "regions" in top else {}
     thresholds = _read_thresholds(reader, top["art_status"]) if "art_status" in top else None
-    doses = _read_doses(reader, top["doses"]) if "doses" in top else []
+    doses = _read_doses(reader, top["doses"], source_ids, regions) if "doses" in top else []
     if reader.errors or thresholds is None or name is None:
         return None
-    return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses))
+    return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses), tuple(regions))
+
+
+def _read_regions(reader: LineReader, node: Node) -> dict[str, int]:
+    """The country's regions, each with its line; a name given twice (in any case) is an error."""
+    regions: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for item in reader.sequence(node, "regions"):
+        name = reader.text(item, "regions")
+        if name is None:
+            continue
+        name = " ".join(name.split())
+        line = item.start_mark.line + 1
+        if name.casefold() in seen:
+            reader.error(item, f"regions: '{name}' is listed twice (first on line {seen[name.casefold()]})")
+            continue
+        seen[name.casefold()] = line
+        regions[name] = line
+    return regions
+
+
+def _read_source(reader: LineReader, node: Node, label: str, source_ids: dict[str, str] | None) -> str | None:
+    """A dose's ``source``: ids of the file's sources (``kepi, who-hiv-2021``) or a "not verifiable: ..." note."""
+    text = reader.text(node, f"{label}: source")
+    if text is None:
+        return None
+    if text.lower().startswith(NOT_VERIFIABLE):
+        if not text[len(NOT_VERIFIABLE):].strip(" :"):
+            reader.error(node, f"{label}: source: say what was kept, e.g. \"{NOT_VERIFIABLE}: WHO default\"")
+        return text
+    if source_ids is None:
+        return text  # sources given as a plain list: the text names its document itself
+    ids = [part.strip() for part in text.split(",")]
+    unknown = [part for part in ids if part not in source_ids]
+    if unknown or not all(ids):
+        reader.error(node, f"{label}: source: unknown source {', '.join(repr(u) for u in unknown) or repr(text)} "
+                           f"(expected ids from 'sources': {', '.join(source_ids) or 'none'}; "
+                           f"or \"{NOT_VERIFIABLE}: ...\")")
+        return None
+    return text
+
+
+def _read_dose_regions(reader: LineReader, node: Node, label: str, regions: dict[str, int]) -> tuple[str, ...]:
+    """The regions a dose is limited to: each must be one of the file's ``regions``, spelled the same."""
+    names: list[str] = []
+    for item in reader.sequence(node, f"{label}: regions"):
+        name = reader.text(item, f"{label}: regions")
+        if name is None:
+            continue
+        name = " ".join(name.split())
+        if not regions:
+            reader.error(item, f"{label}: regions: this file has no 'regions:' list; add one naming "
+                               f"the country's regions first")
+        elif name not in regions:
+            close = [r for r in regions if r.casefold() == name.casefold()]
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            reader.error(item, f"{label}: unknown region '{name}' (not in this file's 'regions:' list{hint})")
+        elif name in names:
+            reader.error(item, f"{label}: region '{name}' is listed twice")
+        else:
+            names.append(name)
+    return tuple(names)
 
 
 def _read_thresholds(reader: LineReader, node: Node) -> ArtThresholds | None:
@@ -289,7 +381,8 @@ def _read_thresholds(reader: LineReader, node: Node) -> ArtThresholds | None:
     return thresholds
 
 
-def _read_doses(reader: LineReader, node: Node) -> list[Dose]:
+def _read_doses(reader: LineReader, node: Node, source_ids: dict[str, str] | None = None,
+                regions: dict[str, int] | None = None) -> list[Dose]:
     doses: list[Dose] = []
     position: dict[str, int] = {}  # dose name -> index in the file, for `after`
     name_lines: dict[str, int] = {}
@@ -329,8 +422,10 @@ def _read_doses(reader: LineReader, node: Node) -> list[Dose]:
                 if earlier is not None and interval is not None:
                     after = After(earlier, interval)
                     afters.append((index, label, parts["dose"]))
+        source = _read_source(reader, keys["source"], label, source_ids) if "source" in keys else None
+        limited = _read_dose_regions(reader, keys["regions"], label, regions or {}) if "regions" in keys else ()
         if name is not None and kind is not None:
-            doses.append(Dose(name, kind, due, bool(exposed), after, breastfeeding))
+            doses.append(Dose(name, kind, due, bool(exposed), after, breastfeeding, source, limited))
     for index, label, dose_node in afters:
         # An `after` must name a dose listed earlier: that rules out cycles and
         # keeps the file readable top to bottom.

@@ -25,7 +25,8 @@ class PlannedVisit:
 
 
 def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: bool,
-                given: Mapping[str, dt.date], breastfeeding_ended: dt.date | None = None) -> list[PlannedVisit]:
+                given: Mapping[str, dt.date], breastfeeding_ended: dt.date | None = None,
+                region: str | None = None) -> list[PlannedVisit]:
     """Every dose and test of ``schedule`` for this infant, sorted by (due date, name).
 
     ``given`` maps dose names to the date each was given (names not in the
@@ -35,12 +36,14 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
     that dose is recorded as given); the end of breastfeeding + its
     ``after_breastfeeding_stops`` offset (once breastfeeding has ended). A dose
     anchored only on the end of breastfeeding appears when that is recorded.
+    A dose limited to some regions (a malaria vaccine, yellow fever) is planned
+    only when ``region`` (the family's site's) is one of them: no region, no such dose.
     """
     if breastfeeding_ended is not None and breastfeeding_ended < date_of_birth:
         raise ValueError(f"breastfeeding ended ({breastfeeding_ended}) before the date of birth ({date_of_birth})")
     visits: list[PlannedVisit] = []
     for dose in schedule.doses:
-        if dose.hiv_exposed_only and not hiv_exposed:
+        if (dose.hiv_exposed_only and not hiv_exposed) or not dose.applies_in(region):
             continue
         anchors: list[dt.date] = []
         if dose.due is not None:

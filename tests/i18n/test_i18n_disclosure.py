@@ -30,6 +30,13 @@ from gateway.i18n import disclosing_words, disclosure
     ("yengculazi", ["yengculazi"]),
     ("kachilombo ka HIV", ["kachilombo ka HIV", "HIV"]),
     ("matenda a Edzi", ["Edzi"]),
+    ("your viral result", ["viral"]),
+    ("VL due", ["VL"]),
+    ("PrEP and PEP", ["PrEP", "PEP"]),
+    ("CCC visit; CTC visit", ["CCC", "CTC"]),
+    ("HEI card", ["HEI"]),
+    ("EID sample", ["EID"]),
+    ("Carga viral", ["Carga viral"]),
 ])
 def test_planted_words_are_found(text, words):
     assert disclosing_words(text) == words
@@ -40,6 +47,7 @@ def test_planted_words_are_found(text, words):
     "Reply START to get them again.", "Restart SMS", "Please come to the clinic.", "the art of waiting",
     "Artist", "pick up your medicine", "your child's clinic visit", "Lembrete: a sua consulta", "Tarehe",
     "Hivi karibuni", "Mtoto", "Partida", "ptv",
+    "Eid Mubarak", "a pep talk", "Hei!", "Vl", "VLAN", "HEIGHT", "EIDER", "CTCs", "viralis", "preppy",
 ])
 def test_ordinary_words_pass(text):
     assert disclosing_words(text) == []

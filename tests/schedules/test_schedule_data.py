@@ -20,13 +20,14 @@ from gateway.schedules.loader import APPOINTMENT_KINDS, DOSE_KINDS
 DOB = dt.date(2025, 1, 31)
 
 
-def due_dates(schedule: CountrySchedule, exposed=True, given=None, ended=None, dob=DOB) -> dict[str, dt.date]:
-    return {v.name: v.due_date for v in infant_plan(schedule, dob, exposed, given or {}, ended)}
+def due_dates(schedule: CountrySchedule, exposed=True, given=None, ended=None, dob=DOB,
+              region=None) -> dict[str, dt.date]:
+    return {v.name: v.due_date for v in infant_plan(schedule, dob, exposed, given or {}, ended, region)}
 
 
 def test_every_file_loads_with_sources_and_unique_names():
     schedules = load_schedules()
-    assert set(schedules) == {"default", "ZA", "KE", "MW", "UG", "ZM"}
+    assert set(schedules) == {"default", "ZA", "KE", "MW", "UG", "ZM", "LS", "SZ", "MZ", "TZ", "AO"}
     for code, schedule in schedules.items():
         assert schedule.sources, code
         names = [d.name for d in schedule.doses]
@@ -42,7 +43,7 @@ def test_the_loaded_files_are_cached_once_per_process():
     assert reminder_rules() is reminder_rules()
 
 
-@pytest.mark.parametrize("code", ["LS", "NG", "ls", "", None])
+@pytest.mark.parametrize("code", ["NG", "ng", "BW", "", None])
 def test_a_country_without_its_own_file_gets_the_who_default(code):
     schedule = schedule_for(code)
     assert schedule.country == "default"
@@ -94,7 +95,8 @@ def test_kenya_extra_measles_dose_at_6_months_only_for_exposed_infants():
 
 
 def test_malawi_malaria_vaccine_and_measles():
-    dates = due_dates(schedule_for("MW"))
+    assert "Malaria1" not in due_dates(schedule_for("MW"))  # not national: only in its districts
+    dates = due_dates(schedule_for("MW"), region="Mchinji")
     assert [dates[f"Malaria{i}"] for i in (1, 2, 3, 4)] == [
         dt.date(2025, 6, 30), dt.date(2025, 7, 31), dt.date(2025, 8, 31), dt.date(2026, 11, 30)]
     assert dates["MR1"] == dt.date(2025, 10, 31)
@@ -109,11 +111,13 @@ def test_uganda_has_yellow_fever_at_9_months():
     assert dates["MR2"] == dt.date(2026, 7, 31)
 
 
-def test_zambia_rota_at_6_and_10_weeks_and_opv4_at_9_months():
+def test_zambia_rota_at_6_and_10_weeks_four_opv_doses_and_ipv():
     dates = due_dates(schedule_for("ZM"))
     assert dates["Rota1"] == dt.date(2025, 3, 14) and dates["Rota2"] == dt.date(2025, 4, 11)
     assert "Rota3" not in dates
-    assert dates["OPV4"] == dates["MR1"] == dt.date(2025, 10, 31)
+    assert "OPV4" not in dates  # OPV at birth, 6, 10 and 14 weeks only (2025 calendar)
+    assert dates["IPV"] == dates["OPV3"] == dt.date(2025, 5, 9)
+    assert dates["MR1"] == dt.date(2025, 10, 31)
     assert dates["MR2"] == dt.date(2026, 7, 31)
 
 

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
+from gateway.indicators import dhis2
 from gateway.core import audit, clock, fields
 from gateway import passwords, users
-from gateway.clients.sites import local_today
+from gateway.clients.sites import local_today, site_region
 from gateway.core.countries import COUNTRIES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
@@ -149,8 +150,11 @@ def resolve_alert(alert: Alert, actor: str) -> None:
 
 # --- sites and users -----------------------------------------------------------------------------
 
-def create_site(name: str, country: str, timezone: str | None, actor: str) -> Site:
-    """A new site; its zone defaults to its country's. ValidationError / Conflict name the field."""
+def create_site(name: str, country: str, timezone: str | None, actor: str, region: str | None = None,
+                org_unit: str | None = None) -> Site:
+    """A new site; its zone defaults to its country's; its region (optional) must be one of its
+    country's schedule file; its DHIS2 organisation unit (optional) an 11-character uid.
+    ValidationError / Conflict name the field."""
     errors: dict[str, str] = {}
     try:
         name = fields.text(name, 120, required=True)
@@ -165,14 +169,24 @@ def create_site(name: str, country: str, timezone: str | None, actor: str) -> Si
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             errors["timezone"] = "not a time zone name (e.g. Africa/Nairobi)"
+    if country in COUNTRIES:
+        try:
+            region = site_region(country, region)
+        except FieldError as exc:
+            errors["region"] = str(exc)
+    try:
+        org_unit = dhis2.check_uid(org_unit, "org_unit")
+    except ValidationError as exc:
+        errors.update(exc.fields)
     if errors:
         raise ValidationError("some fields are not valid", errors)
     if db.session.scalar(select(Site.id).where(Site.name == name)) is not None:
         raise Conflict("a site with this name exists", {"name": "a site with this name exists"})
-    site = Site(name=name, country=country, timezone=zone)
+    site = Site(name=name, country=country, timezone=zone, region=region, dhis2_org_unit=org_unit)
     db.session.add(site)
     db.session.flush()
-    audit.record(actor, "site.created", "site", site.id, {"name": name, "country": country, "timezone": zone})
+    audit.record(actor, "site.created", "site", site.id, {"name": name, "country": country, "timezone": zone,
+                                                          "region": region, "dhis2_org_unit": org_unit})
     return site
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, AuditEntry, Client
+from tests.conftest import ROOT
 from tests.fake_texts import fake_all, fresh_texts  # noqa: F401  (a fixture)
 
 PASSWORD = "a long password"  # every test user's (tests/interfaces/console/conftest.py)

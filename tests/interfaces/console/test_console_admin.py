@@ -82,10 +82,23 @@ def test_create_a_site(as_role, people):
     assert r.status_code == 422 and 'id="err-name">is required' in page and 'id="err-country"' in page
 
 
+def test_console_site_form_takes_and_checks_the_region(as_role, people):
+    admin = as_role("admin")
+    r = admin.post("/console/sites", {"name": "Homa Bay HC", "country": "KE", "timezone": "", "region": "Atlantis"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 422 and 'id="err-region"' in page and "is not a region of KE" in page
+    assert db.session.scalar(select(Site).where(Site.name == "Homa Bay HC")) is None
+    r = admin.post("/console/sites", {"name": "Homa Bay HC", "country": "KE", "timezone": "", "region": "homa bay"})
+    assert r.status_code == 302
+    assert db.session.scalar(select(Site.region).where(Site.name == "Homa Bay HC")) == "Homa Bay"
+    assert "Homa Bay" in admin.text("/console/sites")
+
+
 def test_schedules_page_shows_doses_and_thresholds(as_role):
     page = as_role("admin").text("/console/schedules")
     assert "South Africa (ZA)" in page and "PCR birth" in page and "lost from 90 days" in page
     assert "SMS go between 08:00 and 19:00" in page
+    assert "Only in Kakamega, Vihiga" in page and "Source: kepi-opensrp" in page and "Lesotho (LS)" in page
 
 
 def test_audit_log_filters(as_role, seeded, people):

@@ -136,13 +136,14 @@ def user_edit(user_id: int):
 @bp.route("/sites", methods=["GET", "POST"])
 @admin_required
 def sites():
-    values = {"name": "", "country": current_app.config["SETTINGS"].default_country, "timezone": ""}
+    values = {"name": "", "country": current_app.config["SETTINGS"].default_country, "timezone": "", "region": ""}
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in values}
         try:
-            site = actions.create_site(values["name"], values["country"], values["timezone"], actor())
+            site = actions.create_site(values["name"], values["country"], values["timezone"], actor(),
+                                       region=values["region"])
         except GatewayError as exc:
             db.session.rollback()
             errors, status = exc.fields, exc.status
