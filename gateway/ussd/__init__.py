@@ -95,6 +95,9 @@ def init_app(app: Flask) -> None:
         loaded = menus.load_all(screen_limits())
     check_handlers(loaded, services.HANDLERS)
     app.extensions["ussd_menus"] = loaded
+    from gateway.clients import erasure
+
+    erasure.after_erasure(sessions.forget_phone)  # an erased client's live session records go too
 
 
 def check_handlers(loaded: Mapping[str, menus.Menu], handlers: Mapping[tuple[str, str], object]) -> None:

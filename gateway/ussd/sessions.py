@@ -294,3 +294,13 @@ class SessionStore:
                         self._round_trip(("EVAL", _RELEASE_AND_KEEP, *keys_and_args))
                 except redis.RedisError as exc:
                     self._failed("write", exc)
+
+
+def forget_phone(phone: str) -> int:
+    """Delete every session record of this number (an erased client's); how many went."""
+    conn, gone = connection(), 0
+    for key in conn.scan_iter(match=KEY_PREFIX + "*", count=500):
+        record = _decoded(conn.get(key))
+        if record is not None and record.phone == phone:
+            gone += conn.delete(key)
+    return gone

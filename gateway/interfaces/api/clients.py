@@ -9,8 +9,8 @@ from sqlalchemy import select
 from gateway import access, appointments
 from gateway.interfaces import events
 from gateway.core import fields
-from gateway.clients import enrolment, importer
-from gateway.core.errors import GatewayError, NotFound, ValidationError
+from gateway.clients import enrolment, erasure, importer
+from gateway.core.errors import Forbidden, GatewayError, NotFound, ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import Client, Site
 from gateway.interfaces.api import bp, json_body
@@ -73,6 +73,16 @@ def patch_client(client_id: int):
         appointments.replan(client)  # opt-out, reminder hour or site (time zone) may have moved them
     db.session.commit()
     return jsonify(enrolment.to_json(client))
+
+
+@bp.delete("/clients/<int:client_id>")
+def erase_client(client_id: int):
+    """Erase her and everything that names her (admins only); a second call is a 404."""
+    if g.user.role != "admin":
+        raise Forbidden("only an admin may erase a client", {"role": "admin required"})
+    visible_client(client_id)
+    erasure.erase(client_id, g.actor)
+    return "", 204
 
 
 @bp.post("/clients/<int:client_id>/events")

@@ -13,7 +13,7 @@ from gateway import appointments
 from gateway.core import clock
 from gateway.appointments.events import EVENT_TYPES
 from gateway.interfaces import events
-from gateway.clients import enrolment, sites
+from gateway.clients import enrolment, erasure, sites
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
@@ -23,7 +23,7 @@ from gateway.core.models import AuditEntry, Client, Message
 from gateway.core.phones import PhoneError, normalise
 from gateway.schedules import schedule_for
 from gateway.interfaces.console import actions, bp, scope
-from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.auth import actor, admin_required
 from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
 from gateway.interfaces.console.views.today import _back
 
@@ -287,3 +287,16 @@ def client_message(client_id: int):
     enqueue_pending()
     flash("Message queued; its delivery shows in the timeline.", "ok")
     return redirect(url_for("console.client_page", client_id=client.id))
+
+
+@bp.post("/clients/<int:client_id>/erase")
+@admin_required
+def client_erase(client_id: int):
+    """Erase her for good (``erasure.erase``), once the admin has typed ERASE."""
+    client = scope.client_or_404(client_id)
+    if request.form.get("confirm", "").strip().upper() != "ERASE":
+        flash("Not erased: type ERASE in the box to confirm.", "error")
+        return redirect(url_for("console.client_page", client_id=client.id) + "#erase")
+    erasure.erase(client.id, actor())
+    flash(f"Client {client_id} is erased: her record, SMS and tasks are gone.", "ok")
+    return redirect(url_for("console.clients"))
