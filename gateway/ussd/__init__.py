@@ -212,6 +212,7 @@ def _answer(held: sessions.Held, session_id: str, path: str, caller: Caller, lim
     else:
         reply, state = _replay(menu, path, ctx)
     pins.store(caller, ledger)  # every PIN the step checked counts, replayed ones too
+    services.record_reads(caller)  # a coordinator's look-up of a client, audited after the step
     if reply.effect:
         outcome = services.execute(reply.effect, caller, session_id, len(path))
         if outcome != "done":

@@ -265,6 +265,19 @@ HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str,
 }
 
 
+# ---------------------------------------------------------------- reads
+
+
+def record_reads(caller: Caller) -> None:
+    """Audit the client records the step read (a coordinator's look-up by number), after the step; commits."""
+    if not caller.looked_up:
+        return
+    for client_id in caller.looked_up:
+        audit.viewed(caller.actor, client_id, "ussd")
+    caller.looked_up.clear()
+    db.session.commit()
+
+
 # ---------------------------------------------------------------- how sessions ended
 
 

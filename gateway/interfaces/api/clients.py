@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from gateway import access, appointments
 from gateway.interfaces import events
-from gateway.core import fields
+from gateway.core import audit, fields
 from gateway.clients import enrolment, erasure, importer
 from gateway.core.errors import Forbidden, GatewayError, NotFound, ValidationError
 from gateway.adapters.database import db
@@ -58,9 +58,16 @@ def create_client():
     return jsonify(enrolment.to_json(client)), 201
 
 
+def _read(client: Client) -> Client:
+    """Audit this token's read of her record (committed at once: a read has no other transaction)."""
+    audit.viewed(g.actor, client.id, "api")
+    db.session.commit()
+    return client
+
+
 @bp.get("/clients/<int:client_id>")
 def get_client(client_id: int):
-    return jsonify(enrolment.to_json(visible_client(client_id)))
+    return jsonify(enrolment.to_json(_read(visible_client(client_id))))
 
 
 @bp.patch("/clients/<int:client_id>")
@@ -95,7 +102,7 @@ def client_event(client_id: int):
 
 @bp.get("/clients/<int:client_id>/schedule")
 def client_schedule(client_id: int):
-    return jsonify(appointments.schedule_json(visible_client(client_id)))
+    return jsonify(appointments.schedule_json(_read(visible_client(client_id))))
 
 
 @bp.get("/clients")
@@ -112,7 +119,7 @@ def find_clients():
     except PhoneError as exc:
         raise ValidationError("bad phone", {"phone": str(exc)}) from None
     client = db.session.scalar(select(Client).where(Client.phone == phone))
-    found = [client] if client is not None and _may_see(client) else []
+    found = [_read(client)] if client is not None and _may_see(client) else []
     return jsonify({"clients": [enrolment.to_json(c) for c in found]})
 
 

@@ -10,7 +10,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from sqlalchemy import func, or_, select
 
 from gateway import appointments
-from gateway.core import clock
+from gateway.core import audit, clock
 from gateway.appointments.events import EVENT_TYPES
 from gateway.interfaces import events
 from gateway.clients import enrolment, erasure, sites
@@ -76,9 +76,13 @@ def clients():
     if text:
         found = _search(text)
         if len(found) == 1 and request.args.get("go") == "1":
+            audit.listed(actor(), [found[0].id], "console search")
+            db.session.commit()
             return redirect(url_for("console.client_page", client_id=found[0].id))
     else:
         found = db.session.scalars(scope.visible_clients().order_by(Client.id.desc()).limit(20)).all()
+    audit.listed(actor(), [c.id for c in found], "console search" if text else "console list")
+    db.session.commit()
     return render_template("console/clients.html", q=text, clients=found, limit=SEARCH_LIMIT)
 
 
@@ -148,7 +152,8 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     state = {name: {"values": {**defaults.get(name, {}), **forms.get(name, {}).get("values", {})},
                     "errors": forms.get(name, {}).get("errors", {})} for name in FORMS}
     history_entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity == "client",
-                                                                 AuditEntry.entity_id == client.id)
+                                                                 AuditEntry.entity_id == client.id,
+                                                                 AuditEntry.action.not_in(audit.READS))
                                          .order_by(AuditEntry.id.desc()).limit(30)).all()
     next_pickup = None
     if client.art_last_dispensed and client.art_days_supply:
@@ -164,6 +169,9 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
 
 @bp.get("/clients/<int:client_id>")
 def client_page(client_id: int):
+    client = scope.client_or_404(client_id)
+    audit.viewed(actor(), client.id, "console")
+    db.session.commit()
     return _render_client(scope.client_or_404(client_id))
 
 

@@ -8,7 +8,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import current_user
 
 from gateway import appointments
-from gateway.core import clock
+from gateway.core import audit, clock
 from gateway.clients import enrolment
 from gateway.clients.importer import COLUMNS, CsvFileError
 from gateway.core.countries import COUNTRIES, LANGUAGES
@@ -224,6 +224,9 @@ def import_refused(report_id: str):
     if found is None:
         abort(404)
     summary, refused_csv = found
+    # Its rows quote the uploaded lines (numbers, names): a download is a read, audited like one.
+    audit.record(actor(), "import.report_downloaded", "import", None, {"report": report_id})
+    db.session.commit()
     stem = summary["filename"].rsplit(".", 1)[0] or "import"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:60]
     return refused_csv, 200, {"Content-Type": "text/csv; charset=utf-8",
