@@ -31,6 +31,7 @@ TICK_SECONDS = 20
 PERIODIC = {
     "dispatch": (60, "jobs.dispatch_pass"),  # job names stay stable across releases: RQ stores them in Redis
     "plan-ahead": (600, "jobs.plan_ahead"),
+    "purge-texts": (86400, "jobs.purge_message_texts"),
 }
 
 
@@ -167,6 +168,19 @@ def plan_ahead() -> dict | None:
         return None
     try:
         return {"planned": refresh_all(progress=_renewer(lock))}
+    finally:
+        _release(lock)
+
+
+def purge_message_texts() -> dict | None:
+    """SMS texts older than MESSAGE_RETENTION_DAYS are replaced by a marker, in batches."""
+    from gateway.messages.retention import purge_old_texts
+
+    lock = _exclusive("purge-texts")
+    if lock is None:
+        return None
+    try:
+        return {"purged": purge_old_texts(progress=_renewer(lock))}
     finally:
         _release(lock)
 

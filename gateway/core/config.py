@@ -112,6 +112,8 @@ class Settings:
     import_batch_size: int = 1000
     # Reverse proxies in front of the web processes whose X-Forwarded-For / -Proto are believed (0: none).
     proxy_hops: int = 0
+    # Days an SMS's text is kept; then it is replaced by a marker (its status, dates and cost stay).
+    message_retention_days: int = 90
 
     @classmethod
     def from_env(cls, instance_path: Path, env: Mapping[str, str] | None = None) -> "Settings":
@@ -151,6 +153,7 @@ class Settings:
             public_url=public_url(env.get("PUBLIC_URL")),
             sms_daily_spend_cap=_decimal(env, "SMS_DAILY_SPEND_CAP"),
             proxy_hops=_int(env, "PROXY_HOPS", 0, 0, 5),
+            message_retention_days=_int(env, "MESSAGE_RETENTION_DAYS", 90, 1, 3650),
         )
 
     def replace(self, **changes) -> "Settings":
