@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gateway import access, appointments
 from gateway.interfaces import events
 from gateway.core import audit, fields
-from gateway.clients import enrolment, erasure, importer
+from gateway.clients import enrolment, erasure, importer, transfers
 from gateway.core.errors import Forbidden, GatewayError, NotFound, ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import Client, Site
@@ -52,6 +52,11 @@ def create_client():
     settings = current_app.config["SETTINGS"]
     data = enrolment.parse_enrolment(json_body(), settings.default_country)
     data.site_id = _site_for_new_client(data.site_id)
+    elsewhere = _enrolled_elsewhere(data)
+    if elsewhere is not None:
+        transfers.request_transfer(elsewhere, data.site_id, g.actor)
+        db.session.commit()
+        return jsonify(transfers.PENDING), 202
     client = enrolment.enrol(data, g.actor)
     appointments.refresh(client)
     db.session.commit()
@@ -65,6 +70,19 @@ def _read(client: Client) -> Client:
     return client
 
 
+def _enrolled_elsewhere(data: enrolment.EnrolmentData) -> Client | None:
+    """For a coordinator: the client enrolled with this number at a site she does not see, else None."""
+    return None if g.user.role == "admin" else transfers.held_elsewhere(data, _may_see)
+
+
+def _number_held_elsewhere(client: Client, changes: dict) -> Client | None:
+    """For a coordinator changing a phone: the client enrolled with the new number whom she may not see."""
+    if g.user.role == "admin" or not changes.get("phone") or changes["phone"] == client.phone:
+        return None
+    holder = db.session.scalar(select(Client).where(Client.phone == changes["phone"], Client.id != client.id))
+    return holder if holder is not None and not _may_see(holder) else None
+
+
 @bp.get("/clients/<int:client_id>")
 def get_client(client_id: int):
     return jsonify(enrolment.to_json(_read(visible_client(client_id))))
@@ -76,6 +94,11 @@ def patch_client(client_id: int):
     changes = enrolment.parse_changes(json_body(), client)
     if "site_id" in changes:
         changes["site_id"] = _site_for_new_client(changes["site_id"])
+    holder = _number_held_elsewhere(client, changes)
+    if holder is not None:  # answered as any change waiting for an admin: nothing says where the number is
+        transfers.request_phone_change(client, holder, g.actor)
+        db.session.commit()
+        return jsonify(transfers.PENDING), 202
     if enrolment.update(client, changes, g.actor):
         appointments.replan(client)  # opt-out, reminder hour or site (time zone) may have moved them
     db.session.commit()
@@ -136,7 +159,8 @@ def import_clients():
         raise ValidationError("bad site_id", {"site_id": str(exc)}) from None
     site_id = _site_for_new_client(site_id)
     report = importer.import_csv(request.stream, default_country=settings.default_country, actor=g.actor,
-                                 site_id=site_id, batch_size=settings.import_batch_size)
+                                 site_id=site_id, batch_size=settings.import_batch_size,
+                                 visible_sites=None if g.user.role == "admin" else access.site_ids_of(g.user))
     db.session.commit()
     if report.imported:
         _plan_soon()

@@ -7,13 +7,15 @@ import datetime as dt
 import re
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from gateway import appointments
 from gateway.core import audit, clock
 from gateway.appointments.events import EVENT_TYPES
 from gateway.interfaces import events
-from gateway.clients import enrolment, erasure, sites
+from gateway import access
+from gateway.clients import enrolment, erasure, sites, transfers
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
@@ -25,6 +27,7 @@ from gateway.schedules import schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor, admin_required
 from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
+from gateway.interfaces.console.views.enrol import SENT_FOR_APPROVAL
 from gateway.interfaces.console.views.today import _back
 
 SEARCH_LIMIT = 50
@@ -243,6 +246,14 @@ def client_details(client_id: int):
         changes = enrolment.parse_changes(body, client)
         if "phone" in changes and changes["phone"] == client.phone:
             del changes["phone"]  # the same number written another way
+        holder = None if current_user.is_admin or "phone" not in changes else db.session.scalar(
+            select(Client).where(Client.phone == changes["phone"], Client.id != client.id))
+        if holder is not None and not access.may_see(current_user.user, holder):
+            # Answered as any change waiting for an admin: nothing says the number is enrolled elsewhere.
+            transfers.request_phone_change(client, holder, actor())
+            db.session.commit()
+            flash(SENT_FOR_APPROVAL, "ok")
+            return redirect(url_for("console.client_page", client_id=client.id))
         old_phone = client.phone
         changed = enrolment.update(client, changes, actor()) if changes else {}
     except GatewayError as exc:
