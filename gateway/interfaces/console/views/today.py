@@ -13,7 +13,7 @@ from gateway.core import clock
 from gateway.appointments import display_status
 from gateway import appointments
 from gateway.clients import transfers
-from gateway.core.errors import GatewayError, ValidationError
+from gateway.core.errors import GatewayError
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
 from gateway.schedules import schedule_for
@@ -131,26 +131,29 @@ def task_reject(task_id: int):
 @admin_required
 def transfer_approve(task_id: int):
     """Move the client to the site the coordinator asked for (her history goes with her), and close the request."""
-    task = scope.task_or_404(task_id)
-    try:
+    def move(task: Task) -> str:
         client = transfers.approve(task, actor())
         actions.close_task(task, "done", actor())
         appointments.replan(client)  # the new site's zone may move her reminders
-        db.session.commit()
-        flash(f"Client {client.id} moved to her new site.", "ok")
-    except GatewayError as exc:
-        db.session.rollback()
-        flash(next(iter(exc.fields.values()), exc.message), "error")
-    return redirect(_back())
+        return f"Client {client.id} moved to her new site."
+    return _settle(task_id, move)
 
 
 def _close(task_id: int, status: str):
+    def close(task: Task) -> str:
+        actions.close_task(task, status, actor())
+        return f"{TASK_LABELS.get(task.kind, 'Task')}: marked {status}."
+    return _settle(task_id, close)
+
+
+def _settle(task_id: int, act):
+    """Do ``act(task)`` and commit, flashing what it returns; a refusal is flashed and changes nothing."""
     task = scope.task_or_404(task_id)
     try:
-        actions.close_task(task, status, actor())
+        done = act(task)
         db.session.commit()
-        flash(f"{TASK_LABELS.get(task.kind, 'Task')}: marked {status}.", "ok")
-    except ValidationError as exc:
+        flash(done, "ok")
+    except GatewayError as exc:
         db.session.rollback()
         flash(next(iter(exc.fields.values()), exc.message), "error")
     return redirect(_back())
