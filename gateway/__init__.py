@@ -14,6 +14,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     ``config`` may be a ready ``Settings`` (tests), or a dict of overrides on
     top of the environment's settings.
     """
+    from gateway.core import logmask
+
+    logmask.install()  # before anything logs: no phone number in any log line or traceback
     app = Flask(__name__)  # instance/ beside the gateway package
     app.json.sort_keys = False
     if isinstance(config, Settings):
@@ -26,7 +29,8 @@ def create_app(config: Settings | dict | None = None) -> Flask:
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # hide_parameters: a failed statement's error (and its traceback in the log) names no client's values.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
     )
 

@@ -34,6 +34,7 @@ PERIODIC = {
     "plan-ahead": (600, "jobs.plan_ahead"),
     # Hourly look: on DHIS2_PUSH_DAY (or later, until DHIS2 answers) the previous month goes to DHIS2.
     "dhis2-push": (3600, "jobs.dhis2_monthly_push"),
+    "purge-texts": (86400, "jobs.purge_message_texts"),
 }
 
 
@@ -186,6 +187,19 @@ def dhis2_monthly_push() -> dict | None:
         if result is None:
             return None
         return {"push_id": result.push_id, "status": result.summary.status, "summary": result.summary.describe()}
+    finally:
+        _release(lock)
+
+
+def purge_message_texts() -> dict | None:
+    """SMS texts older than MESSAGE_RETENTION_DAYS are replaced by a marker, in batches."""
+    from gateway.messages.retention import purge_old_texts
+
+    lock = _exclusive("purge-texts")
+    if lock is None:
+        return None
+    try:
+        return {"purged": purge_old_texts(progress=_renewer(lock))}
     finally:
         _release(lock)
 

@@ -20,6 +20,7 @@ from gateway.adapters.bulk import bulk_insert
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Infant, Site
+from gateway.clients import transfers
 from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. Only `phone` is required.
@@ -43,11 +44,13 @@ class ImportReport:
     rows: int = 0
     imported: int = 0
     skipped: int = 0  # already enrolled: not an error, nothing changed
+    pending_approval: int = 0  # sent to an admin (a coordinator's row for a number she may not see)
     refused: list[dict] = field(default_factory=list)
     refused_count: int = 0
 
     def to_json(self) -> dict:
         return {"rows": self.rows, "imported": self.imported, "skipped": self.skipped,
+                "pending_approval": self.pending_approval,
                 "refused_count": self.refused_count, "refused": self.refused,
                 "refused_truncated": self.refused_count > len(self.refused)}
 
@@ -101,8 +104,14 @@ def _reason(exc: ValidationError) -> str:
 
 def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: int | None = None,
                batch_size: int = 1000, progress: Callable[[int], None] | None = None,
-               on_refused: Callable[[int, str], None] | None = None) -> ImportReport:
-    """Import clients from a CSV byte stream. ``progress`` gets the bytes read so far after each batch."""
+               on_refused: Callable[[int, str], None] | None = None,
+               visible_sites: frozenset[int] | None = None) -> ImportReport:
+    """Import clients from a CSV byte stream. ``progress`` gets the bytes read so far after each batch.
+
+    ``visible_sites``: the sites a coordinator importing sees (None: an admin, who sees every client). A row
+    whose number is enrolled at another site is not skipped but sent to an admin as a transfer request
+    (``transfers``) and counted in ``pending_approval``, so the report never tells her it is enrolled.
+    """
     lines = _Lines(stream)
     reader = csv.reader(lines, strict=True)
     report = ImportReport()
@@ -162,31 +171,41 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
         data.site_id = site_id
         batch.append((first_line, data))
         if len(batch) >= batch_size:
-            _write_batch(batch, report, actor, refuse)
+            _write_batch(batch, report, actor, refuse, visible_sites)
             batch = []
             if progress:
                 progress(lines.bytes_read)
     if batch:
-        _write_batch(batch, report, actor, refuse)
+        _write_batch(batch, report, actor, refuse, visible_sites)
     if progress:
         progress(lines.bytes_read)
     return report
 
 
 def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, actor: str,
-                 refuse: Callable[[int, str], None]) -> None:
+                 refuse: Callable[[int, str], None], visible_sites: frozenset[int] | None = None) -> None:
     """Insert one batch in one transaction; phones already enrolled are skipped, a clinic number already used
     at the site (or earlier in the file) refuses its row."""
     for attempt in range(3):
         phones = {data.phone for _, data in batch}
-        existing = set(db.session.scalars(select(Client.phone).where(Client.phone.in_(phones))))
+        existing = {phone: (client_id, site) for phone, client_id, site in db.session.execute(
+            select(Client.phone, Client.id, Client.site_id).where(Client.phone.in_(phones)))}
         numbers = {data.clinic_number for _, data in batch if data.clinic_number}
         used = {(number, site) for number, site in db.session.execute(
             select(Client.clinic_number, Client.site_id).where(Client.clinic_number.in_(numbers)))} if numbers else set()
         fresh: dict[str, EnrolmentData] = {}
         taken: list[int] = []
+        elsewhere: dict[str, tuple[int, int | None]] = {}  # phone -> (client id, the site asked for)
         for line, data in batch:
-            if data.phone in existing or data.phone in fresh:
+            held = existing.get(data.phone)
+            if held is not None and visible_sites is not None and held[1] not in visible_sites:
+                # Enrolled at a site she does not see: answered as any request waiting for an admin.
+                if data.clinic_number and data.site_id is not None and (data.clinic_number, data.site_id) in used:
+                    taken.append(line)
+                elif data.phone not in elsewhere:
+                    elsewhere[data.phone] = (held[0], data.site_id)
+                continue
+            if held is not None or data.phone in fresh:
                 continue
             if data.clinic_number and data.site_id is not None:
                 if (data.clinic_number, data.site_id) in used:
@@ -196,6 +215,8 @@ def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, a
             fresh[data.phone] = data
         try:
             _insert(list(fresh.values()), actor)
+            for client_id, site in elsewhere.values():
+                transfers.request_transfer(db.session.get(Client, client_id), site, actor)
             db.session.commit()
         except IntegrityError:
             # Another process enrolled one of these phones (or clinic numbers) between
@@ -203,7 +224,8 @@ def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, a
             db.session.rollback()
             continue
         report.imported += len(fresh)
-        report.skipped += len(batch) - len(fresh) - len(taken)
+        report.pending_approval += len(elsewhere)
+        report.skipped += len(batch) - len(fresh) - len(taken) - len(elsewhere)
         for line in taken:
             refuse(line, f"clinic_number: {CLINIC_NUMBER_TAKEN}")
         return

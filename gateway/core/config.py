@@ -119,6 +119,8 @@ class Settings:
     dhis2_mapping: str | None = None  # path of the YAML file mapping indicator codes to data elements
     dhis2_push_day: int = 5  # the day of the month the previous month is pushed
     dhis2_timeout: int = 60  # seconds to wait for DHIS2's answer
+    # Days an SMS's text is kept; then it is replaced by a marker (its status, dates and cost stay).
+    message_retention_days: int = 90
 
     @classmethod
     def from_env(cls, instance_path: Path, env: Mapping[str, str] | None = None) -> "Settings":
@@ -164,6 +166,7 @@ class Settings:
             dhis2_mapping=env.get("DHIS2_MAPPING") or None,
             dhis2_push_day=_int(env, "DHIS2_PUSH_DAY", 5, 1, 28),
             dhis2_timeout=_int(env, "DHIS2_TIMEOUT", 60, 1, 3600),
+            message_retention_days=_int(env, "MESSAGE_RETENTION_DAYS", 90, 1, 3650),
         )
 
     def replace(self, **changes) -> "Settings":

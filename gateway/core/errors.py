@@ -21,5 +21,11 @@ class Conflict(GatewayError):
     status = 409
 
 
+class Forbidden(GatewayError):
+    """The role may not do this (whatever the row)."""
+
+    status = 403
+
+
 class NotFound(GatewayError):
     status = 404

@@ -6,6 +6,7 @@ Each reader takes the raw value and returns the typed value or raises
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 
@@ -15,6 +16,39 @@ MAX_ID = 2**31 - 1
 
 class FieldError(ValueError):
     pass
+
+
+# Control characters no input may carry (NUL fails the PostgreSQL driver: a 500). Tab and line breaks
+# are let through at the edge, since an SMS may hold them; ``text`` below refuses them in one-line fields.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_REASON = "must not contain control characters"
+
+
+def has_control(value: str) -> bool:
+    """True if ``value`` holds a control character other than tab and line breaks."""
+    return _CONTROL.search(value) is not None
+
+
+def first_with_control(values) -> str | None:
+    """The name of the first field whose value (text, or any text inside a list or object) holds one; else None.
+
+    ``values`` is a mapping (a form, a query string, a JSON object) or a list; a nested field is named
+    ``outer.inner`` (``items.0.name``). Names count too: a control character in a key names that key.
+    """
+    items = values.items(multi=True) if hasattr(values, "getlist") else (
+        values.items() if isinstance(values, dict) else enumerate(values))
+    for name, value in items:
+        label = str(name)
+        if has_control(label):
+            return label.encode("unicode_escape").decode("ascii")
+        if isinstance(value, str):
+            if has_control(value):
+                return label
+        elif isinstance(value, (dict, list)):
+            inner = first_with_control(value)
+            if inner is not None:
+                return f"{label}.{inner}"
+    return None
 
 
 def text(value: Any, max_len: int, required: bool = False) -> str | None:

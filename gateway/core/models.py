@@ -46,7 +46,7 @@ APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 #   scheduled -> skipped                 (its moment had passed when it was made, or stale)
 REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "cancelled", "skipped")
 REMINDER_TEMPLATES = ("before", "today", "missed")
-TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms")
+TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms", "transfer_request")
 TASK_STATUSES = ("open", "done", "rejected")
 MESSAGE_DIRECTIONS = ("out", "in")
 # out: queued -> sending -> sent (accepted by AT) -> delivered | failed;

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -76,3 +77,12 @@ def masked(e164: str) -> str:
     if len(e164) <= 6:
         return "*" * len(e164)
     return e164[:4] + "*" * (len(e164) - 6) + e164[-2:]
+
+
+# Anything that may be a phone number in free text: seven digits or more, with or without a "+".
+PHONE_LIKE = re.compile(r"\+?\d{7,}")
+
+
+def mask_numbers(text: str) -> str:
+    """``text`` with every phone-like run of digits masked (``masked``): for log lines and AT's error texts."""
+    return PHONE_LIKE.sub(lambda m: masked(m.group()), text)

@@ -207,6 +207,16 @@ def definitions() -> dict[str, Indicator]:
 
 # --- periods -------------------------------------------------------------------------------------
 
+def latest_today() -> dt.date:
+    """Today where the programme's day is furthest on: the latest local date of any site's zone.
+
+    Counts are capped at "today" so a month in progress counts nothing yet to come; with sites
+    east of UTC (Kenya is UTC+3), the UTC date would leave out what happened there after midnight.
+    """
+    zones = db.session.scalars(select(Site.timezone).distinct()).all()
+    return max([clock.today_utc(), *(clock.local_date(zone) for zone in zones if zone)])
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """A calendar month: ``start`` is its first day, ``end`` the first day of the next."""
@@ -248,7 +258,7 @@ def parse_period(text: str | None, today: dt.date | None = None, field_name: str
         raise ValidationError(f"{field_name} must be a month written YYYY-MM, e.g. 2026-11",
                               {field_name: f"{(text or '')[:20]!r} is not a month written YYYY-MM"})
     period = Period(int(match.group(1)), int(match.group(2)))
-    today = today or clock.today_utc()
+    today = today or latest_today()
     if period.start > today:
         raise ValidationError(f"{field_name} {period} is in the future", {field_name: f"{period} is in the future"})
     return period
@@ -470,7 +480,7 @@ def compute(periods: list[Period], site_ids: Iterable[int] | None = None, codes:
     Per indicator, one query for each group of sites that share a zone (or, for interruptions and losses,
     their country's thresholds): every month asked is a ``count(CASE ...)`` column of it, grouped by site.
     """
-    today = today or clock.today_utc()
+    today = today or latest_today()
     scope = Scope.of(site_ids)
     wanted = definitions() if codes is None else {c: definitions()[c] for c in codes}
     span = _Span(min(p.start for p in periods), max(p.end for p in periods)) if periods else None
@@ -524,7 +534,7 @@ def line_list(code: str, period: Period, site_ids: Iterable[int] | None, limit: 
     own dates (a visit's name, due and done days; an infant's birth; an SMS's status and day).
     """
     indicator = definitions()[code]
-    today = today or clock.today_utc()
+    today = today or latest_today()
     scope = Scope.of(site_ids)
     query, key = _source(indicator)
     columns = [Client.id.label("client_id"), Client.name.label("client_name"), Client.phone.label("phone"),
@@ -581,7 +591,7 @@ def reminder_comparison(code: str, period: Period, site_ids: Iterable[int] | Non
     """
     numerator = definitions()[code]
     denominator = definitions()[numerator.denominator]
-    today = today or clock.today_utc()
+    today = today or latest_today()
     scope = Scope.of(site_ids)
     best = (select(reminder_appointments.c.appointment_id.label("appointment_id"),
                    func.max(case((Reminder.status == "delivered", 2), (Reminder.status == "sent", 1), else_=0))

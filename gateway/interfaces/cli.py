@@ -205,6 +205,29 @@ def import_clients(path: Path, site_id, country, report_path, plan):
         click.echo(f"Refused rows with reasons: {report_path}")
 
 
+@clients_cli.command("erase")
+@click.argument("client_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_client(client_id: int, yes: bool):
+    """Erase a client for good: her record, infants, visits, reminders, SMS, tasks and USSD sessions."""
+    from gateway.clients import erasure
+    from gateway.core.errors import NotFound
+    from gateway.core.models import Client
+
+    if db.session.get(Client, client_id) is None:
+        db.session.rollback()
+        click.echo(f"Client {client_id} is already erased (or was never enrolled); nothing to do.")
+        return
+    if not yes:
+        click.confirm(f"Erase client {client_id} and everything that names her, for good?", abort=True)
+    try:
+        counts = erasure.erase(client_id, ACTOR)
+    except NotFound:
+        click.echo(f"Client {client_id} is already erased (or was never enrolled); nothing to do.")
+        return
+    click.echo(f"Erased client {client_id}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
 @reminders_cli.command("send-due")
 @click.option("--now", "now_text", is_flag=False, flag_value="", default=None,
               help="Pretend it is this UTC moment (YYYY-MM-DDTHH:MM), for trials and tests; alone: this moment.")

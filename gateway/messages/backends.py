@@ -20,7 +20,7 @@ import requests
 from africastalking.Service import validate_phone
 from urllib3.exceptions import NewConnectionError
 
-from gateway.core.phones import masked
+from gateway.core.phones import mask_numbers, masked
 from gateway.adapters.africastalking import DEFAULT_TIMEOUT_S, AfricasTalkingException, ATHTTPError, ATSMSService
 
 log = logging.getLogger(__name__)
@@ -323,12 +323,9 @@ class AfricasTalkingBackend:
             log.warning("AT request to be retried: %s", result.retryable_error)
 
 
-_DIGITS = re.compile(r"\+?\d{7,}")
-
-
 def _scrub(text: str, limit: int = 200) -> str:
     """AT's text for a log line or ``last_error``: one line, short, phone-like numbers masked."""
-    return _DIGITS.sub(lambda m: masked(m.group()), " ".join(text.split()))[:limit]
+    return mask_numbers(" ".join(text.split()))[:limit]
 
 
 def _describe(exc: requests.RequestException) -> str:

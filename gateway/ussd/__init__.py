@@ -48,7 +48,9 @@ from gateway.i18n import render
 from gateway.core.phones import PhoneError, masked, normalise
 from gateway.ussd import effects as services, pins, sessions
 from gateway.ussd.context import Caller, CallerChanged, build_context, find_caller, recall_caller
-from gateway.ussd.sessions import SEPARATOR, BusySession, SessionRecord, SessionStore, answers_of, latest_answer
+from gateway.ussd.sessions import (BusySession, SessionRecord, SessionStore, answers_of, extends, latest_answer,
+                                   path_digest)
+from menus.engine import SECRET_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,9 @@ def init_app(app: Flask) -> None:
         loaded = menus.load_all(screen_limits())
     check_handlers(loaded, services.HANDLERS)
     app.extensions["ussd_menus"] = loaded
+    from gateway.clients import erasure
+
+    erasure.after_erasure(sessions.forget_phone)  # an erased client's live session records go too
 
 
 def check_handlers(loaded: Mapping[str, menus.Menu], handlers: Mapping[tuple[str, str], object]) -> None:
@@ -188,18 +193,18 @@ def _answer(held: sessions.Held, session_id: str, path: str, caller: Caller, lim
         kept = services.session_phone(session_id)
         if kept is not None and kept not in (caller.phone, masked(caller.phone)):
             return _not_yours(session_id, caller, limit)
-    if record is not None and record.path == path:
+    if record is not None and record.path == path_digest(path):
         return Screen(record.reply_text, record.reply_end)  # AT's retry: the same screen, nothing done again
 
     menu = _menus()[caller.kind]
     ledger = pins.ledger_for(caller)
     ctx = build_context(caller, limit, ledger)
-    if record is not None and (path == "" or record.path.startswith(path + SEPARATOR)):
+    if record is not None and extends(record.path, path):
         # A late retry of an earlier request (AT gave up on it and went on): its screen again, rebuilt
         # without acting, and the session stays where it is. Its PINs were stored when first answered.
         reply, _ = _replay(menu, path, ctx)
         return Screen(reply.text, reply.end)
-    answer = latest_answer(record.path, path) if record is not None else None
+    answer = latest_answer(record.path, path) if record is not None and record.state is not None else None
     if answer is not None:
         reply, state = menus.step(menu, record.state, answer, ctx)
     elif path == "":
@@ -207,11 +212,14 @@ def _answer(held: sessions.Held, session_id: str, path: str, caller: Caller, lim
     else:
         reply, state = _replay(menu, path, ctx)
     pins.store(caller, ledger)  # every PIN the step checked counts, replayed ones too
+    services.record_reads(caller)  # a coordinator's look-up of a client, audited after the step
     if reply.effect:
         outcome = services.execute(reply.effect, caller, session_id, len(path))
         if outcome != "done":
             reply = menus.outcome_reply(reply.effect, outcome, state["lang"], ctx)
-    held.keep(SessionRecord(caller.phone, path, state, reply.text, reply.end, caller.key))
+    # A state holding a new PIN (typed, not yet confirmed) is not kept: the next request replays the path.
+    kept_state = None if SECRET_FIELDS & set(state.get("answers") or ()) else state
+    held.keep(SessionRecord(caller.phone, path_digest(path), kept_state, reply.text, reply.end, caller.key))
     return Screen(reply.text, reply.end)
 
 

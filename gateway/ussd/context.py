@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -104,6 +104,7 @@ class Caller:
     view: ClientView | None = None
     user: User | None = None
     chosen_language: str | None = None  # the screens' language, when the request names one (UssdRequest.language)
+    looked_up: list[int] = field(default_factory=list)  # clients whose record the step read (audited after it)
     _client: Client | None = None
 
     @property
@@ -255,7 +256,7 @@ def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None
             pin_set=bool(user.ussd_pin_hash),
             pin_locked=ledger.locked() if ledger else False,
             verify_pin=ledger.verify if ledger else None,
-            lookup_client=lambda phone: lookup_client(user, phone, today),
+            lookup_client=lambda phone: lookup_client(user, phone, today, caller.looked_up),
             list_callbacks=lambda: list_callbacks(user),
         )
     return menus.Context(**common)
@@ -304,8 +305,12 @@ def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date, str]]:
     return lines
 
 
-def lookup_client(user: User, phone: str, today: dt.date) -> list[tuple[dt.date, str]] | None:
+def lookup_client(user: User, phone: str, today: dt.date,
+                  looked_up: list[int] | None = None) -> list[tuple[dt.date, str]] | None:
     """A client's open visits for a coordinator: (date, the schedule's names that day); None if not hers to see.
+
+    The id of a client found is added to ``looked_up``: the adapter audits the read after the step
+    (``gateway.ussd``), so the step stays pure.
 
     Behind the coordinator's PIN, so the names are the schedule's own
     (``ART refill``, ``PCR 10 weeks``, ``OPV1``).
@@ -313,6 +318,8 @@ def lookup_client(user: User, phone: str, today: dt.date) -> list[tuple[dt.date,
     client = db.session.scalar(select(Client).where(Client.phone == phone))
     if client is None or not access.may_see(user, client):
         return None
+    if looked_up is not None and client.id not in looked_up:
+        looked_up.append(client.id)
     by_date: dict[dt.date, list[str]] = {}
     for appointment in _open_appointments(client.id, today):
         names = by_date.setdefault(appointment.due_date, [])

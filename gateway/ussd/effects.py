@@ -28,7 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from gateway import appointments, messages as messaging, users
 from gateway.appointments import events
 from gateway.core import audit, clock
-from gateway.clients import enrolment, sites
+from gateway import access
+from gateway.clients import enrolment, sites, transfers
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import Conflict, GatewayError
 from gateway.adapters.database import db
@@ -56,6 +57,10 @@ class Refused(Exception):
         self.outcome = outcome
 
 
+class Deferred(Refused):
+    """The effect was not done as asked but handed on (to an admin): what the handler wrote is kept."""
+
+
 def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: int) -> str:
     """Carry out ``effect`` once for this session and step; commit; return its outcome."""
     action = str(effect.get("action"))
@@ -71,6 +76,9 @@ def execute(effect: Mapping[str, Any], caller: Caller, session_id: str, step: in
         caller.saw_change()
         db.session.commit()
         return "done"
+    except Deferred as deferred:  # no ledger entry: done again (a lost record's replay), it hands on nothing twice
+        db.session.commit()
+        return deferred.outcome
     except Refused as refused:
         db.session.rollback()
         return refused.outcome
@@ -242,6 +250,10 @@ def enrol_client(effect, caller) -> tuple[str, int]:
     else:
         raise ValueError("unknown programme")
     data = enrolment.parse_enrolment(body, current_app.config["SETTINGS"].default_country)
+    elsewhere = transfers.held_elsewhere(data, lambda c: access.may_see(user, c))
+    if elsewhere is not None:  # enrolled at a site she does not see: the admin decides, and she learns no more
+        transfers.request_transfer(elsewhere, data.site_id, caller.actor)
+        raise Deferred("pending")
     try:
         client = enrolment.enrol(data, caller.actor)
     except Conflict:
@@ -264,6 +276,19 @@ HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str,
     ("unknown", "request_enrolment"): request_enrolment,
     ("coordinator", "enrol_client"): enrol_client,
 }
+
+
+# ---------------------------------------------------------------- reads
+
+
+def record_reads(caller: Caller) -> None:
+    """Audit the client records the step read (a coordinator's look-up by number), after the step; commits."""
+    if not caller.looked_up:
+        return
+    for client_id in caller.looked_up:
+        audit.viewed(caller.actor, client_id, "ussd")
+    caller.looked_up.clear()
+    db.session.commit()
 
 
 # ---------------------------------------------------------------- how sessions ended

@@ -3,7 +3,11 @@
 A record holds what the adapter needs between two requests of one session:
 the engine's state, the path of answers it was computed from (AT's
 cumulative ``text``), the phone number the session belongs to and the last
-reply, so a repeated request is answered with the same screen. Records live
+reply, so a repeated request is answered with the same screen. No answer is
+kept as typed: the path is kept as a keyed digest of each answer
+(``path_digest``: a PIN typed on the phone never sits in Redis), and a state
+holding a new PIN between two screens is not kept at all (the next request
+replays the path, which AT sends whole every time). Records live
 ``SESSION_TTL`` seconds after the last request: long enough for any session
 (operators end them after about 180 s), short enough that a new PIN typed
 twice (kept in the state between two requests) does not linger.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -45,7 +50,7 @@ LOCK_POLL = 0.01  # seconds between two tries of a held lock
 # waits up to 10 s and retries with backoff, which is AT's whole budget for an answer; a session
 # record is rebuilt from the path anyway, so this client gives up at once instead.
 REDIS_TIMEOUT = 1.0
-RECORD_VERSION = 2  # 2: the caller kept as context.Caller.key (a client's ClientView)
+RECORD_VERSION = 3  # 2: the caller kept as context.Caller.key (a client's ClientView); 3: the path as digests
 KEY_PREFIX = "ussd:session:"
 LOCK_PREFIX = "ussd:lock:"
 SEPARATOR = "*"  # how AT joins the answers of one session
@@ -70,24 +75,62 @@ class SessionRecord:
     """What is kept for one session between two requests."""
 
     phone: str  # E.164 of the caller the session belongs to
-    path: str  # every answer so far, joined by "*", as the last request carried it
-    state: dict[str, Any] | None  # the engine's state after that request
+    path: str  # every answer so far as the last request carried it, each a digest (path_digest), joined by "*"
+    state: dict[str, Any] | None  # the engine's state after that request (None: replay the path)
     reply_text: str  # the reply to that request (without CON/END)
     reply_end: bool
     caller: dict | None = None  # who the session began with, as context.Caller.key gives it
     v: int = RECORD_VERSION
 
 
-def latest_answer(previous: str, path: str) -> str | None:
-    """The one answer ``path`` adds to ``previous``; ``None`` when ``path`` does not extend it.
+DIGEST_CHARS = 16  # 64 bits of HMAC-SHA256 an answer
 
-    Cut at the length of ``previous``, not at the last ``*``, so an answer that
-    itself contains a ``*`` arrives whole.
+
+def _digest_key() -> bytes:
+    key = current_app.extensions.get("ussd_path_key")
+    if key is None:  # derived from SECRET_KEY, for this use only
+        key = hashlib.sha256(b"ussd-path:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
+        current_app.extensions["ussd_path_key"] = key
+    return key
+
+
+def _digests(answers: list[str]) -> list[str]:
+    key = _digest_key()
+    return [hmac.new(key, answer.encode("utf-8", "replace"), "sha256").hexdigest()[:DIGEST_CHARS]
+            for answer in answers]
+
+
+def path_digest(path: str) -> str:
+    """``path`` as a record keeps it: each answer replaced by a keyed digest, joined by ``*`` ("" stays "").
+
+    Two paths have the same digest exactly when they are the same path, and one
+    extends another exactly when its digest does, so the record answers every
+    question the raw path did (a retry, a late retry, the newest answer)
+    without holding a PIN or a date of birth.
+    """
+    return SEPARATOR.join(_digests(answers_of(path)))
+
+
+def extends(kept: str, path: str) -> bool:
+    """Whether ``path`` is an earlier path of the session than the kept digest (a late retry)."""
+    earlier = answers_of(path)
+    recorded = answers_of(kept)
+    return (path == "" and kept != "") or (len(earlier) < len(recorded)
+                                           and _digests(earlier) == recorded[:len(earlier)])
+
+
+def latest_answer(previous: str, path: str) -> str | None:
+    """The one answer ``path`` adds to the kept digest ``previous``; ``None`` when ``path`` does not extend it.
+
+    Everything after the answers ``previous`` holds is the answer, so an answer
+    that itself contains a ``*`` arrives whole.
     """
     if previous == "":
         return path if path != "" else None
-    if path.startswith(previous + SEPARATOR):
-        return path[len(previous) + 1:]
+    kept = answers_of(previous)
+    typed = answers_of(path)
+    if len(typed) > len(kept) and _digests(typed[:len(kept)]) == kept:
+        return SEPARATOR.join(typed[len(kept):])
     return None
 
 
@@ -251,3 +294,13 @@ class SessionStore:
                         self._round_trip(("EVAL", _RELEASE_AND_KEEP, *keys_and_args))
                 except redis.RedisError as exc:
                     self._failed("write", exc)
+
+
+def forget_phone(phone: str) -> int:
+    """Delete every session record of this number (an erased client's); how many went."""
+    conn, gone = connection(), 0
+    for key in conn.scan_iter(match=KEY_PREFIX + "*", count=500):
+        record = _decoded(conn.get(key))
+        if record is not None and record.phone == phone:
+            gone += conn.delete(key)
+    return gone

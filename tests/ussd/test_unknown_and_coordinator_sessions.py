@@ -185,12 +185,27 @@ def test_a_coordinator_in_kiswahili_enrols_and_is_told_when_the_number_is_enroll
     assert count(Client) == 1 and audit_actions("client.enrolled") == ["client.enrolled"]
 
 
-def test_enrolling_a_number_already_enrolled_says_so(at, make_coordinator, make_client):
-    make_client(phone=OTHER_PHONE, site_name="Elsewhere")
+def test_enrolling_a_number_already_enrolled_at_her_site_says_so(at, make_coordinator, make_client):
+    make_client(phone=OTHER_PHONE)
     make_coordinator()
     session = _coordinator_session(at)
     assert session.play("1", "0831234567", "1", "01062026", "1", "1") == "END +27831234567 is already enrolled."
     assert count(Client) == 1 and count(AuditEntry, AuditEntry.action == "ussd.enrol_client") == 0
+
+
+def test_enrolling_a_number_enrolled_at_another_site_goes_to_the_admin(at, make_coordinator, make_client):
+    """She is not told the number is enrolled elsewhere (she could test any number): the admin decides."""
+    elsewhere = make_client(phone=OTHER_PHONE, site_name="Elsewhere")
+    make_coordinator()
+    session = _coordinator_session(at)
+    assert session.play("1", "0831234567", "1", "01062026", "1", "1") == \
+        "END +27831234567: sent to the programme admin for approval."
+    task = db.session.scalar(select(Task).where(Task.kind == "transfer_request"))
+    assert task.client_id == elsewhere.id and task.details["to_site_id"] == site("Khayelitsha").id
+    assert count(Client) == 1 and count(AuditEntry, AuditEntry.action == "ussd.enrol_client") == 0
+    again = _coordinator_session(at)  # asking again hands on nothing twice
+    assert again.play("1", "0831234567", "1", "01062026", "1", "1").endswith("sent to the programme admin for approval.")
+    assert count(Task, Task.kind == "transfer_request") == 1
 
 
 def test_a_coordinator_answering_no_enrols_no_one(at, make_coordinator):

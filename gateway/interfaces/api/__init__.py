@@ -10,9 +10,9 @@ import yaml
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
-from gateway.core import clock
+from gateway.core import clock, fields
 from gateway import users
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -55,6 +55,7 @@ def _authenticate():
         # Its own small transaction, at most once a minute a token, so reads stay reads.
         g.token.last_used_at = now
         db.session.commit()
+    _refuse_control(request.args)  # the query string, as json_body checks the body
 
 
 def json_body() -> dict:
@@ -79,7 +80,18 @@ def json_body() -> dict:
     if _SURROGATE_ESCAPE.search(raw) and not _encodable(data):
         # An escaped "\ud800" alone is JSON but no text: the database fails on it. Pairs are fine.
         raise GatewayError("the body is not valid JSON (UTF-8)", {"body": "has an unpaired surrogate (\\udXXX)"})
+    _refuse_control(data)
     return data
+
+
+def _refuse_control(values) -> None:
+    """A 422 naming the first field that holds a control character (a NUL was a 500 on PostgreSQL)."""
+    try:
+        name = fields.first_with_control(values)
+    except RecursionError:
+        raise GatewayError("the body is nested too deeply", {"body": "nested too deeply"}) from None
+    if name is not None:
+        raise ValidationError(f"{name} {fields.CONTROL_REASON}", {name: fields.CONTROL_REASON})
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from gateway import access, appointments
 from gateway.interfaces import events
-from gateway.core import fields
-from gateway.clients import enrolment, importer
-from gateway.core.errors import GatewayError, NotFound, ValidationError
+from gateway.core import audit, fields
+from gateway.clients import enrolment, erasure, importer, transfers
+from gateway.core.errors import Forbidden, GatewayError, NotFound, ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import Client, Site
 from gateway.interfaces.api import bp, json_body
@@ -52,15 +52,40 @@ def create_client():
     settings = current_app.config["SETTINGS"]
     data = enrolment.parse_enrolment(json_body(), settings.default_country)
     data.site_id = _site_for_new_client(data.site_id)
+    elsewhere = _enrolled_elsewhere(data)
+    if elsewhere is not None:
+        transfers.request_transfer(elsewhere, data.site_id, g.actor)
+        db.session.commit()
+        return jsonify(transfers.PENDING), 202
     client = enrolment.enrol(data, g.actor)
     appointments.refresh(client)
     db.session.commit()
     return jsonify(enrolment.to_json(client)), 201
 
 
+def _read(client: Client) -> Client:
+    """Audit this token's read of her record (committed at once: a read has no other transaction)."""
+    audit.viewed(g.actor, client.id, "api")
+    db.session.commit()
+    return client
+
+
+def _enrolled_elsewhere(data: enrolment.EnrolmentData) -> Client | None:
+    """For a coordinator: the client enrolled with this number at a site she does not see, else None."""
+    return None if g.user.role == "admin" else transfers.held_elsewhere(data, _may_see)
+
+
+def _number_held_elsewhere(client: Client, changes: dict) -> Client | None:
+    """For a coordinator changing a phone: the client enrolled with the new number whom she may not see."""
+    if g.user.role == "admin" or not changes.get("phone") or changes["phone"] == client.phone:
+        return None
+    holder = db.session.scalar(select(Client).where(Client.phone == changes["phone"], Client.id != client.id))
+    return holder if holder is not None and not _may_see(holder) else None
+
+
 @bp.get("/clients/<int:client_id>")
 def get_client(client_id: int):
-    return jsonify(enrolment.to_json(visible_client(client_id)))
+    return jsonify(enrolment.to_json(_read(visible_client(client_id))))
 
 
 @bp.patch("/clients/<int:client_id>")
@@ -69,10 +94,25 @@ def patch_client(client_id: int):
     changes = enrolment.parse_changes(json_body(), client)
     if "site_id" in changes:
         changes["site_id"] = _site_for_new_client(changes["site_id"])
+    holder = _number_held_elsewhere(client, changes)
+    if holder is not None:  # answered as any change waiting for an admin: nothing says where the number is
+        transfers.request_phone_change(client, holder, g.actor)
+        db.session.commit()
+        return jsonify(transfers.PENDING), 202
     if enrolment.update(client, changes, g.actor):
         appointments.replan(client)  # opt-out, reminder hour or site (time zone) may have moved them
     db.session.commit()
     return jsonify(enrolment.to_json(client))
+
+
+@bp.delete("/clients/<int:client_id>")
+def erase_client(client_id: int):
+    """Erase her and everything that names her (admins only); a second call is a 404."""
+    if g.user.role != "admin":
+        raise Forbidden("only an admin may erase a client", {"role": "admin required"})
+    visible_client(client_id)
+    erasure.erase(client_id, g.actor)
+    return "", 204
 
 
 @bp.post("/clients/<int:client_id>/events")
@@ -85,7 +125,7 @@ def client_event(client_id: int):
 
 @bp.get("/clients/<int:client_id>/schedule")
 def client_schedule(client_id: int):
-    return jsonify(appointments.schedule_json(visible_client(client_id)))
+    return jsonify(appointments.schedule_json(_read(visible_client(client_id))))
 
 
 @bp.get("/clients")
@@ -102,7 +142,7 @@ def find_clients():
     except PhoneError as exc:
         raise ValidationError("bad phone", {"phone": str(exc)}) from None
     client = db.session.scalar(select(Client).where(Client.phone == phone))
-    found = [client] if client is not None and _may_see(client) else []
+    found = [_read(client)] if client is not None and _may_see(client) else []
     return jsonify({"clients": [enrolment.to_json(c) for c in found]})
 
 
@@ -119,7 +159,8 @@ def import_clients():
         raise ValidationError("bad site_id", {"site_id": str(exc)}) from None
     site_id = _site_for_new_client(site_id)
     report = importer.import_csv(request.stream, default_country=settings.default_country, actor=g.actor,
-                                 site_id=site_id, batch_size=settings.import_batch_size)
+                                 site_id=site_id, batch_size=settings.import_batch_size,
+                                 visible_sites=None if g.user.role == "admin" else access.site_ids_of(g.user))
     db.session.commit()
     if report.imported:
         _plan_soon()

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.adapters.database import db
+from gateway.core import fields
 
 bp = Blueprint("callbacks", __name__)
 
@@ -22,6 +23,10 @@ class BadCallback(Exception):
     def __init__(self, reason: str, status: int = 400):
         super().__init__(reason)
         self.reason, self.status = reason, status
+
+
+class ControlCharacter(BadCallback):
+    """A field holding a control character: refused before anything reads it."""
 
 
 @bp.before_request
@@ -48,8 +53,11 @@ def _http(exc: HTTPException):
 MAX_FORM_FIELDS = 100
 
 
-def form(*required: str, optional: tuple[str, ...] = (), max_len: int = 1000) -> dict[str, str]:
-    """AT's form fields as a dict; a missing required field or an oversized one is a 400 naming it."""
+def form(*required: str, optional: tuple[str, ...] = (), max_len: int = 1000,
+         answers: tuple[str, ...] = ()) -> dict[str, str]:
+    """AT's form fields as a dict; a missing required field, an oversized one or one holding a control
+    character (other than tab and line breaks) is a 400 naming it. ``answers`` are fields of what a caller
+    typed, left as typed: the USSD menus refuse any wrong answer themselves and ask again."""
     if request.mimetype == "application/x-www-form-urlencoded":
         received = _urlencoded()
     elif request.mimetype == "multipart/form-data":
@@ -65,6 +73,8 @@ def form(*required: str, optional: tuple[str, ...] = (), max_len: int = 1000) ->
             continue
         if len(value) > max_len:
             raise BadCallback(f"field too long: {name}")
+        if name not in answers and fields.has_control(value):  # a NUL was a 500 on PostgreSQL, its traceback a phone number in the log
+            raise ControlCharacter(f"{name}: {fields.CONTROL_REASON}")
         values[name] = value
     return values
 

@@ -21,7 +21,7 @@ from gateway import ussd
 from gateway.adapters.database import db
 from gateway.i18n import render
 from gateway.core.phones import PhoneError, normalise
-from gateway.interfaces.callbacks import BadCallback, bp, form
+from gateway.interfaces.callbacks import BadCallback, ControlCharacter, bp, form
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class AtUssdCallback:
     @classmethod
     def from_form(cls) -> "AtUssdCallback":
         fields = form("sessionId", "phoneNumber", optional=("serviceCode", "networkCode", "text"),
-                      max_len=MAX_TEXT_CHARS)
+                      max_len=MAX_TEXT_CHARS, answers=("text",))
         session_id = fields["sessionId"].strip()
         if len(session_id) > ussd.MAX_SESSION_ID_CHARS:
             raise BadCallback("field too long: sessionId")
@@ -58,7 +58,13 @@ class AtUssdCallback:
 
 @bp.post("/ussd")
 def ussd_session():
-    callback = AtUssdCallback.from_form()
+    try:
+        callback = AtUssdCallback.from_form()
+    except ControlCharacter as exc:
+        # A screen, not a 400 (an error status ends her session with the operator's own words); nothing kept.
+        log.info("USSD callback refused: %s", exc.reason)
+        limit = current_app.config["SETTINGS"].ussd_max_chars
+        return "END " + render("ussd.failed", "en")[:limit - 4], 200, PLAIN
     try:
         screen = ussd.handle(callback.request())
     except ussd.BadRequest as exc:

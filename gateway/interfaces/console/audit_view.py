@@ -37,6 +37,10 @@ ACTION_LABELS = {
     "token.created": "API token created",
     "token.revoked": "API token revoked",
     "ussd_phone.played": "Played on the console's USSD phone",
+    "client.viewed": "Record viewed",
+    "client.listed": "Listed in a search",
+    "client.erased": "Erased",
+    "import.report_downloaded": "Refused rows downloaded",
 }
 
 

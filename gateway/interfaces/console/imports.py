@@ -21,14 +21,14 @@ def _key(report_id: str) -> str:
     return f"console:import:{report_id}"
 
 
-def run(stream: IO[bytes], *, country: str, site_id: int | None, actor: str, batch_size: int
-        ) -> tuple[ImportReport, str]:
+def run(stream: IO[bytes], *, country: str, site_id: int | None, actor: str, batch_size: int,
+        visible_sites: frozenset[int] | None = None) -> tuple[ImportReport, str]:
     """Import the stream; return the report and the refused rows as CSV text (``line,reason``)."""
     refused = io.StringIO()
     writer = csv.writer(refused)
     writer.writerow(["line", "reason"])
     report = import_csv(stream, default_country=country, actor=actor, site_id=site_id, batch_size=batch_size,
-                        on_refused=lambda line, reason: writer.writerow([line, reason]))
+                        on_refused=lambda line, reason: writer.writerow([line, reason]), visible_sites=visible_sites)
     return report, refused.getvalue()
 
 

@@ -81,10 +81,11 @@ def tasks_of_site(site: Site | None) -> Select:
     every site of the caller's country, where any of its coordinators may take it.
     """
     if site is None:
-        return select(Task).where(Task.site_id.is_(None), or_(
+        return select(Task).where(Task.kind != "transfer_request", Task.site_id.is_(None), or_(
             Task.client_id.in_(select(Client.id).where(Client.site_id.is_(None))),
             Task.kind == "enrolment_request"))
-    return select(Task).where(or_(
+    # A transfer request is the admin's alone (gateway/clients/transfers.py): no site's list shows it.
+    return select(Task).where(Task.kind != "transfer_request", or_(
         Task.site_id == site.id,
         Task.client_id.in_(select(Client.id).where(Client.site_id == site.id)),
         and_(Task.kind == "enrolment_request", Task.site_id.is_(None), Task.client_id.is_(None),

@@ -21,6 +21,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from gateway.adapters.database import db
+from gateway.core import fields
 from gateway.i18n import format_date
 from gateway.core.phones import masked
 from gateway.interfaces.console import audit_view, bp, scope
@@ -90,6 +91,17 @@ def int_arg(name: str) -> int | None:
 def _error_page(status: int, title: str, text: str):
     db.session.rollback()
     return render_template("console/error.html", status=status, title=title, text=text), status
+
+
+@bp.before_request
+def _refuse_control_characters():
+    """A form field or query parameter holding a control character (a NUL was a 500 on PostgreSQL) is a 400."""
+    name = fields.first_with_control(request.args) or (fields.first_with_control(request.form)
+                                                       if request.method == "POST" else None)
+    if name is not None:
+        return _error_page(400, "Unreadable input", f"The field \"{name}\" holds a control character. "
+                           "Go back, retype it and send it again.")
+    return None
 
 
 @bp.errorhandler(CSRFError)

@@ -1,11 +1,12 @@
 """Admins only: users, sites, the schedules in force, the audit log, the queues and workers, alerts."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 
 from gateway.interfaces import health
 from gateway import users
@@ -14,12 +15,13 @@ from gateway.core.countries import COUNTRIES
 from gateway.core.errors import GatewayError
 from gateway.adapters.database import db
 from jobs import enqueue_pending
-from gateway.core.models import ROLES, Alert, AuditEntry, Client, Site, User
+from gateway.core import audit, clock
+from gateway.core.models import ROLES, Alert, ApiToken, AuditEntry, Client, Site, User
 from gateway.adapters.redis_store import get_redis
 from gateway.schedules import all_schedules, reminder_rules
-from gateway.interfaces.console import actions, bp
+from gateway.interfaces.console import actions, audit_view, bp
 from gateway.interfaces.console.auth import actor, admin_required
-from gateway.interfaces.console.views import actor_names, int_arg
+from gateway.interfaces.console.views import actor_names, int_arg, zone
 
 log = logging.getLogger(__name__)
 AUDIT_PAGE = 100
@@ -196,8 +198,27 @@ def schedules():
 @bp.get("/audit")
 @admin_required
 def audit_log():
-    values = {k: request.args.get(k, "").strip()[:64] for k in ("actor", "action", "entity", "entity_id")}
+    values = {k: request.args.get(k, "").strip()[:64] for k in AUDIT_FILTERS}
+    errors: dict[str, str] = {}
     query = select(AuditEntry)
+    if values["user"].isdigit() and len(values["user"]) < 12:
+        query = query.where(AuditEntry.actor.in_(_actors_of(int(values["user"]))))
+    elif values["user"]:
+        errors["user"] = "choose a user from the list"
+    if values["client"].isdigit() and len(values["client"]) < 12:
+        query = query.where(_about_client(int(values["client"])))
+    elif values["client"]:
+        errors["client"] = "a client's id: a whole number"
+    for name, hour_after in (("from", False), ("to", True)):
+        if not values[name]:
+            continue
+        try:
+            day = dt.date.fromisoformat(values[name]) + dt.timedelta(days=1 if hour_after else 0)
+        except ValueError:
+            errors[name] = "a date written YYYY-MM-DD"
+            continue
+        moment = clock.utc_of_local(day, 0, zone())  # the day's start (or the next day's) in the console's zone
+        query = query.where(AuditEntry.at < moment if hour_after else AuditEntry.at >= moment)
     if values["actor"]:
         query = query.where(AuditEntry.actor == values["actor"])
     if values["action"]:
@@ -214,7 +235,29 @@ def audit_log():
     if len(rows) > AUDIT_PAGE:
         rows = rows[:AUDIT_PAGE]
         older = url_for("console.audit_log", **{k: v for k, v in values.items() if v}, before=rows[-1].id)
-    return render_template("console/audit.html", rows=rows, values=values, older=older, actors=actor_names(rows))
+    people = [(uid, f"{name} ({email})" if name else email) for uid, name, email in
+              db.session.execute(select(User.id, User.name, User.email).order_by(User.email))]
+    actions = [(a, f"{label} ({a})") for a, label in sorted(audit_view.ACTION_LABELS.items(), key=lambda i: i[1])]
+    return render_template("console/audit.html", rows=rows, values=values, older=older, actors=actor_names(rows),
+                           errors=errors, people=people, zone=zone(), actions=actions), (400 if errors else 200)
+
+
+AUDIT_FILTERS = ("user", "client", "action", "from", "to", "actor", "entity", "entity_id")
+
+
+def _actors_of(user_id: int) -> list[str]:
+    """Every actor string that is this user: signed in, through her API tokens, on her phone."""
+    tokens = db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user_id))
+    return [f"user:{user_id}", f"ussd:user:{user_id}", *(f"token:{t}" for t in tokens)]
+
+
+def _about_client(client_id: int):
+    """Entries about this client: hers by id, and the searches that listed her (``client_ids`` in ``changes``)."""
+    listed = cast(AuditEntry.changes, Text)
+    shown = or_(*(listed.like(f"%{pattern}%") for pattern in
+                  (f"[{client_id}]", f"[{client_id},", f" {client_id},", f" {client_id}]")))
+    return or_(and_(AuditEntry.entity == "client", AuditEntry.entity_id == client_id),
+               and_(AuditEntry.action == audit.LISTED, shown))
 
 
 # --- operations -----------------------------------------------------------------------------------------

@@ -7,13 +7,15 @@ import datetime as dt
 import re
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from gateway import appointments
-from gateway.core import clock
+from gateway.core import audit, clock
 from gateway.appointments.events import EVENT_TYPES
 from gateway.interfaces import events
-from gateway.clients import enrolment, sites
+from gateway import access
+from gateway.clients import enrolment, erasure, sites, transfers
 from gateway.schedules.window import reminder_hours
 from gateway.core.countries import LANGUAGES
 from gateway.core.errors import GatewayError, ValidationError
@@ -25,8 +27,9 @@ from gateway.core.models import AuditEntry, Client, Message
 from gateway.core.phones import PhoneError, normalise
 from gateway.schedules import DAYS_PER_MONTH, schedule_for
 from gateway.interfaces.console import actions, bp, scope
-from gateway.interfaces.console.auth import actor
+from gateway.interfaces.console.auth import actor, admin_required
 from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
+from gateway.interfaces.console.views.enrol import SENT_FOR_APPROVAL
 from gateway.interfaces.console.views.today import _back
 
 SEARCH_LIMIT = 50
@@ -78,9 +81,13 @@ def clients():
     if text:
         found = _search(text)
         if len(found) == 1 and request.args.get("go") == "1":
+            audit.listed(actor(), [found[0].id], "console search")
+            db.session.commit()
             return redirect(url_for("console.client_page", client_id=found[0].id))
     else:
         found = db.session.scalars(scope.visible_clients().order_by(Client.id.desc()).limit(20)).all()
+    audit.listed(actor(), [c.id for c in found], "console search" if text else "console list")
+    db.session.commit()
     return render_template("console/clients.html", q=text, clients=found, limit=SEARCH_LIMIT)
 
 
@@ -151,7 +158,8 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     state = {name: {"values": {**defaults.get(name, {}), **forms.get(name, {}).get("values", {})},
                     "errors": forms.get(name, {}).get("errors", {})} for name in FORMS}
     history_entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity == "client",
-                                                                 AuditEntry.entity_id == client.id)
+                                                                 AuditEntry.entity_id == client.id,
+                                                                 AuditEntry.action.not_in(audit.READS))
                                          .order_by(AuditEntry.id.desc()).limit(30)).all()
     next_pickup = None
     if client.art_last_dispensed and client.art_days_supply:
@@ -169,6 +177,9 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
 
 @bp.get("/clients/<int:client_id>")
 def client_page(client_id: int):
+    client = scope.client_or_404(client_id)
+    audit.viewed(actor(), client.id, "console")
+    db.session.commit()
     return _render_client(scope.client_or_404(client_id))
 
 
@@ -240,6 +251,14 @@ def client_details(client_id: int):
         changes = enrolment.parse_changes(body, client)
         if "phone" in changes and changes["phone"] == client.phone:
             del changes["phone"]  # the same number written another way
+        holder = None if current_user.is_admin or "phone" not in changes else db.session.scalar(
+            select(Client).where(Client.phone == changes["phone"], Client.id != client.id))
+        if holder is not None and not access.may_see(current_user.user, holder):
+            # Answered as any change waiting for an admin: nothing says the number is enrolled elsewhere.
+            transfers.request_phone_change(client, holder, actor())
+            db.session.commit()
+            flash(SENT_FOR_APPROVAL, "ok")
+            return redirect(url_for("console.client_page", client_id=client.id))
         old_phone = client.phone
         changed = enrolment.update(client, changes, actor()) if changes else {}
     except GatewayError as exc:
@@ -292,3 +311,16 @@ def client_message(client_id: int):
     enqueue_pending()
     flash("Message queued; its delivery shows in the timeline.", "ok")
     return redirect(url_for("console.client_page", client_id=client.id))
+
+
+@bp.post("/clients/<int:client_id>/erase")
+@admin_required
+def client_erase(client_id: int):
+    """Erase her for good (``erasure.erase``), once the admin has typed ERASE."""
+    client = scope.client_or_404(client_id)
+    if request.form.get("confirm", "").strip().upper() != "ERASE":
+        flash("Not erased: type ERASE in the box to confirm.", "error")
+        return redirect(url_for("console.client_page", client_id=client.id) + "#erase")
+    erasure.erase(client.id, actor())
+    flash(f"Client {client_id} is erased: her record, SMS and tasks are gone.", "ok")
+    return redirect(url_for("console.clients"))

@@ -8,8 +8,9 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import current_user
 
 from gateway import appointments
-from gateway.core import clock
-from gateway.clients import enrolment
+from gateway.core import audit, clock
+from gateway import access
+from gateway.clients import enrolment, transfers
 from gateway.schedules.window import reminder_hours
 from gateway.clients.importer import COLUMNS, CsvFileError
 from gateway.core.countries import COUNTRIES, LANGUAGES
@@ -28,6 +29,7 @@ FIELDS = ("phone", "name", "clinic_number", "site_id", "programme", "language", 
     f"infants[{i}].{k}" for i in range(INFANT_ROWS) for k in ("date_of_birth", "name", "hiv_exposed"))
 # Imports of up to this many new clients are planned at once; bigger ones by a worker, within minutes.
 PLAN_INLINE_LIMIT = 500
+SENT_FOR_APPROVAL = "Sent to the programme admin for approval."
 
 
 def _site_from_form(raw: str, errors: dict[str, str]) -> tuple[Site | None, bool]:
@@ -137,6 +139,15 @@ def enrol_submit():
     if errors:
         return _render_form(values, errors, 422, task)
     try:
+        elsewhere = None if current_user.is_admin else transfers.held_elsewhere(
+            data, lambda c: access.may_see(current_user.user, c))
+        if elsewhere is not None:  # she is told what any enrolment waiting for an admin is told
+            transfers.request_transfer(elsewhere, data.site_id, actor())
+            if task is not None:
+                actions.close_task(task, "done", actor())
+            db.session.commit()
+            flash(SENT_FOR_APPROVAL, "ok")
+            return redirect(url_for("console.enrol_form"))
         client = enrolment.enrol(data, actor())
     except Conflict as exc:
         db.session.rollback()
@@ -180,7 +191,9 @@ def import_upload():
     if not errors:
         try:
             report, refused_csv = imports.run(upload.stream, country=_country(site), site_id=site.id if site else None,
-                                              actor=actor(), batch_size=settings.import_batch_size)
+                                              actor=actor(), batch_size=settings.import_batch_size,
+                                              visible_sites=None if current_user.is_admin
+                                              else access.site_ids_of(current_user.user))
         except CsvFileError as exc:
             db.session.rollback()
             errors["file"] = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
@@ -229,6 +242,9 @@ def import_refused(report_id: str):
     if found is None:
         abort(404)
     summary, refused_csv = found
+    # Its rows quote the uploaded lines (numbers, names): a download is a read, audited like one.
+    audit.record(actor(), "import.report_downloaded", "import", None, {"report": report_id})
+    db.session.commit()
     stem = summary["filename"].rsplit(".", 1)[0] or "import"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)[:60]
     return refused_csv, 200, {"Content-Type": "text/csv; charset=utf-8",

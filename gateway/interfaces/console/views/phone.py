@@ -165,6 +165,8 @@ def phone():
     client_id = int_arg("client")
     if client_id is not None:
         values["phone"] = scope.client_or_404(client_id).phone
+        audit.viewed(actor(), client_id, "console phone")  # her number is on the page
+        db.session.commit()
     else:
         values["phone"] = made_up_number(_country())
     return _render(values)

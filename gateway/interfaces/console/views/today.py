@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from types import SimpleNamespace
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -10,13 +11,15 @@ from sqlalchemy import select
 
 from gateway.core import clock
 from gateway.appointments import display_status
-from gateway.core.errors import ValidationError
+from gateway import appointments
+from gateway.clients import transfers
+from gateway.core.errors import GatewayError
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
 from gateway.schedules import schedule_for
 from gateway.interfaces.console import actions, bp, scope
-from gateway.interfaces.console.auth import actor
-from gateway.interfaces.console.views import zone
+from gateway.interfaces.console.auth import actor, admin_required
+from gateway.interfaces.console.views import actor_names, zone
 
 # Rows shown per list; the counts above them are always complete.
 LIST_LIMIT = 100
@@ -26,7 +29,8 @@ MISSED_LOOKBACK_DAYS = 365
 MISSED_SCAN_LIMIT = 5000
 MISSED_GROUPS = ("late", "interruption", "lost", "overdue")
 TASK_LABELS = {"callback": "Call-back request", "undeliverable": "SMS not arriving",
-               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join"}
+               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join",
+               "transfer_request": "Transfer request"}
 
 
 def _chosen_site() -> tuple[Site | None, list[Site]]:
@@ -95,8 +99,16 @@ def today():
     message_ids = {t.details.get("message_id") for t in follow_ups if t.kind == "inbound_sms" and t.details}
     texts = dict(db.session.execute(select(Message.id, Message.text).where(Message.id.in_(message_ids))).all()) \
         if message_ids else {}
+    transfer_tasks, site_names, transfer_actors = [], {}, {}
+    if current_user.is_admin:
+        transfer_tasks = db.session.scalars(select(Task).where(Task.kind == transfers.KIND, Task.status == "open")
+                                            .order_by(Task.created_at, Task.id).limit(LIST_LIMIT)).all()
+        site_names = dict(db.session.execute(select(Site.id, Site.name)).all())
+        transfer_actors = actor_names([SimpleNamespace(actor=(t.details or {}).get("requested_by", ""))
+                                       for t in transfer_tasks])
     return render_template(
         "console/today.html", site=site, sites=sites, no_site=False, today=today_, week_end=week_end,
+        transfers=transfer_tasks, site_names=site_names, actors=transfer_actors,
         due_today=due_today, this_week=this_week, missed={k: missed[k] for k in MISSED_GROUPS},
         follow_ups=follow_ups, requests=requests_, task_clients=task_clients, texts=texts,
         task_labels=TASK_LABELS, limit=LIST_LIMIT, zone_name=zone_name)
@@ -110,18 +122,38 @@ def task_done(task_id: int):
 @bp.post("/tasks/<int:task_id>/reject")
 def task_reject(task_id: int):
     task = scope.task_or_404(task_id)
-    if task.kind != "enrolment_request":
+    if task.kind not in ("enrolment_request", transfers.KIND):
         abort(404)
     return _close(task_id, "rejected")
 
 
+@bp.post("/tasks/<int:task_id>/transfer")
+@admin_required
+def transfer_approve(task_id: int):
+    """Move the client to the site the coordinator asked for (her history goes with her), and close the request."""
+    def move(task: Task) -> str:
+        client = transfers.approve(task, actor())
+        actions.close_task(task, "done", actor())
+        appointments.replan(client)  # the new site's zone may move her reminders
+        return f"Client {client.id} moved to her new site."
+    return _settle(task_id, move)
+
+
 def _close(task_id: int, status: str):
+    def close(task: Task) -> str:
+        actions.close_task(task, status, actor())
+        return f"{TASK_LABELS.get(task.kind, 'Task')}: marked {status}."
+    return _settle(task_id, close)
+
+
+def _settle(task_id: int, act):
+    """Do ``act(task)`` and commit, flashing what it returns; a refusal is flashed and changes nothing."""
     task = scope.task_or_404(task_id)
     try:
-        actions.close_task(task, status, actor())
+        done = act(task)
         db.session.commit()
-        flash(f"{TASK_LABELS.get(task.kind, 'Task')}: marked {status}.", "ok")
-    except ValidationError as exc:
+        flash(done, "ok")
+    except GatewayError as exc:
         db.session.rollback()
         flash(next(iter(exc.fields.values()), exc.message), "error")
     return redirect(_back())
