@@ -13,7 +13,7 @@ from gateway.core.countries import COUNTRIES, LANGUAGES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError
-from gateway.core.models import PROGRAMMES, Client, Infant
+from gateway.core.models import HIV_STATUSES, PROGRAMMES, Client, Infant
 from gateway.core.phones import PhoneError, normalise
 
 # The version of the consent text read to clients at enrolment (docs/consent.md).
@@ -52,6 +52,7 @@ class EnrolmentData:
     expected_delivery_date: dt.date | None = None
     consent_version: str = CONSENT_VERSION
     infants: list[InfantData] = field(default_factory=list)
+    hiv_status: str = "unknown"
 
 
 class _Checker:
@@ -94,11 +95,7 @@ def _language(value: Any, country: str | None) -> str:
     return lang
 
 
-def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
-    chosen = fields.text(value, 20)
-    if chosen is not None and chosen.lower() not in allowed:
-        raise FieldError(f"must be one of {', '.join(allowed)}")
-    return chosen.lower() if chosen else None
+_choice = fields.choice
 
 
 def clinic_number(value: Any) -> str | None:
@@ -125,7 +122,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
         raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
     check = _Checker()
     known = {"phone", "country", "language", "name", "site_id", "programme", "reminder_hour", "art", "infants",
-             "expected_delivery_date", "consent_version", "clinic_number"}
+             "expected_delivery_date", "consent_version", "clinic_number", "consent", "hiv_status"}
     for key in data:
         if key not in known:
             check.fail(str(key)[:40], "unknown field")
@@ -169,14 +166,30 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
             if infant:
                 infants.append(infant)
 
+    consent = check("consent", fields.boolean, data.get("consent"))
+    if consent is not True and "consent" not in check.errors:
+        check.fail("consent", "is required: enrol her only once she has agreed (true)")
+    hiv_status = check("hiv_status", fields.choice, data.get("hiv_status"), HIV_STATUSES)
+    hiv_status = hiv_status_of(check, hiv_status, bool(art_last), any(i.hiv_exposed for i in infants))
+
     if check.errors:
         raise ValidationError("some fields are not valid", check.errors)
     return EnrolmentData(
-        phone=phone, country=country, language=language, name=name, site_id=site_id, clinic_number=number,
+        phone=phone, hiv_status=hiv_status, country=country, language=language, name=name, site_id=site_id, clinic_number=number,
         programme=programme or ("mother" if infants else "art" if art_last else None),
         reminder_hour=hour or DEFAULT_REMINDER_HOUR, art_last_dispensed=art_last, art_days_supply=art_days,
         expected_delivery_date=edd, consent_version=consent_version or CONSENT_VERSION, infants=infants,
     )
+
+
+def hiv_status_of(check: _Checker, given: str | None, on_art: bool, exposed_infant: bool) -> str:
+    """Her HIV status at enrolment: as given; else ``positive`` when she is on ART or has an HIV-exposed
+    infant, ``unknown`` otherwise. A ``negative`` client on ART or with an exposed infant is refused."""
+    if given == "negative" and (on_art or exposed_infant):
+        check.fail("hiv_status", "cannot be negative for a client on ART or with an HIV-exposed infant")
+    if given:
+        return given
+    return "positive" if on_art or exposed_infant else "unknown"
 
 
 def _infant(check: _Checker, where: str, raw: Any, today: dt.date) -> InfantData | None:
@@ -218,7 +231,7 @@ def build_client(data: EnrolmentData) -> Client:
         site_id=data.site_id, clinic_number=data.clinic_number, programme=data.programme, reminder_hour=data.reminder_hour,
         art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply,
         expected_delivery_date=data.expected_delivery_date, consent_at=now,
-        consent_version=data.consent_version, opted_out=False, pin_failures=0, explicit_wording=False,
+        consent_version=data.consent_version, hiv_status=data.hiv_status, status="active", opted_out=False, pin_failures=0, explicit_wording=False,
         infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name) for i in data.infants],
     )
 
@@ -308,10 +321,19 @@ def to_json(client: Client) -> dict[str, Any]:
         "consent_at": iso(client.consent_at),
         "consent_version": client.consent_version,
         "expected_delivery_date": iso(client.expected_delivery_date),
+        "hiv_status": client.hiv_status,
+        "status": client.status,
+        "closed_reason": client.closed_reason,
+        "closed_on": iso(client.closed_on),
         "art": art,
         "infants": [
             {"id": i.id, "name": i.name, "date_of_birth": iso(i.date_of_birth), "hiv_exposed": i.hiv_exposed,
-             "breastfeeding_ended_on": iso(i.breastfeeding_ended_on)}
+             "breastfeeding_ended_on": iso(i.breastfeeding_ended_on), "status": i.status,
+             "closed_reason": i.closed_reason, "closed_on": iso(i.closed_on), "hiv_result": i.hiv_result,
+             "needs_art": i.hiv_result == "positive",
+             "art": ({"last_dispensed": iso(i.art_last_dispensed), "days_supply": i.art_days_supply,
+                      "next_pickup": iso(art_next_pickup(i.art_last_dispensed, i.art_days_supply))}
+                     if i.art_last_dispensed and i.art_days_supply else None)}
             for i in client.infants
         ],
         "created_at": iso(client.created_at),

@@ -22,10 +22,11 @@ from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Infant
 from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
-# CSV columns, in the order the template lists them. Only `phone` is required.
+# CSV columns, in the order the template lists them. `phone` and `consent` are required (a row whose
+# consent is not yes is refused, naming consent: she is enrolled only once she has agreed).
 COLUMNS = (
-    "phone", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
-    "art_last_dispensed", "art_days_supply", "expected_delivery_date",
+    "phone", "consent", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
+    "hiv_status", "art_last_dispensed", "art_days_supply", "expected_delivery_date",
     "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
 )
 MAX_FIELD_CHARS = 1000
@@ -77,7 +78,7 @@ class _Lines:
 def _row_to_body(row: dict[str, str]) -> dict:
     """A CSV row in the JSON API's body shape, so one parser checks both."""
     body: dict = {k: row[k] for k in ("phone", "country", "language", "name", "clinic_number", "programme",
-                                      "expected_delivery_date") if row.get(k)}
+                                      "expected_delivery_date", "hiv_status", "consent") if row.get(k)}
     if row.get("reminder_hour"):
         body["reminder_hour"] = row["reminder_hour"]
     if row.get("art_last_dispensed") or row.get("art_days_supply"):

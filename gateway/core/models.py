@@ -174,6 +174,8 @@ class Client(TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(8), default="active", server_default="active")
     closed_reason: Mapped[str | None] = mapped_column(String(20))
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The day she was last reopened: a visit missed while she was closed is due that day, not before.
+    reopened_on: Mapped[dt.date | None] = mapped_column(Date)
     site: Mapped[Site | None] = relationship()
     infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
     # Planning fills this with her working rows only (appointments.working_appointments: no done refills);
@@ -200,6 +202,7 @@ class Infant(TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(8), default="active", server_default="active")
     closed_reason: Mapped[str | None] = mapped_column(String(20))
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    reopened_on: Mapped[dt.date | None] = mapped_column(Date)
     # The latest infant HIV test result; "positive": no more infant tests, the child needs ART.
     hiv_result: Mapped[str | None] = mapped_column(String(14))
     # The child's own ART (once positive): the last dispensing and its days of supply.

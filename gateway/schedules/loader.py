@@ -14,6 +14,8 @@ what they look like.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import functools
 import re
@@ -89,6 +91,10 @@ class CountrySchedule:
     sources: tuple[str, ...]
     thresholds: ArtThresholds
     doses: tuple[Dose, ...]  # in file order; an ``after`` always names an earlier dose
+    # An indeterminate infant HIV test is repeated this many days after it was taken
+    # (``infant_test_repeat`` in the file; a country without one takes the WHO default's).
+    repeat_after_days: int | None = None
+    repeat_source: str | None = None
 
     def dose(self, name: str) -> Dose:
         """The dose called ``name``; KeyError if the schedule has none."""
@@ -236,6 +242,8 @@ class _Reader:
 # --- country schedules -------------------------------------------------------------------------------
 
 _TOP_KEYS = ("country", "name", "sources", "art_status", "doses")
+_TOP_OPTIONAL = ("infant_test_repeat",)
+_REPEAT_KEYS = ("repeat_after_days", "source")
 _THRESHOLD_KEYS = ("late_after_days", "interruption_after_days", "lost_after_days")
 _DOSE_KEYS = ("name", "kind")
 _DOSE_OPTIONAL = ("due", "hiv_exposed_only", "after", "after_breastfeeding_stops")
@@ -254,7 +262,7 @@ def _read_schedule(reader: _Reader, path: Path) -> CountrySchedule | None:
     root = reader.root(path)
     if root is None:
         return None
-    top = reader.mapping(root, "schedule", _TOP_KEYS)
+    top = reader.mapping(root, "schedule", _TOP_KEYS, _TOP_OPTIONAL)
     if top is None:
         return None
     expected = DEFAULT if path.stem.lower() == DEFAULT else path.stem.upper()
@@ -270,9 +278,17 @@ def _read_schedule(reader: _Reader, path: Path) -> CountrySchedule | None:
                 sources.append(source)
     thresholds = _read_thresholds(reader, top["art_status"]) if "art_status" in top else None
     doses = _read_doses(reader, top["doses"]) if "doses" in top else []
+    repeat_days = repeat_source = None
+    if "infant_test_repeat" in top:
+        keys = reader.mapping(top["infant_test_repeat"], "infant_test_repeat", _REPEAT_KEYS)
+        if keys is not None:
+            repeat_days = reader.integer(keys["repeat_after_days"], "infant_test_repeat: repeat_after_days", minimum=1)
+            repeat_source = reader.text(keys["source"], "infant_test_repeat: source")
+    elif expected == DEFAULT:
+        reader.error(root, "infant_test_repeat: the WHO default must say when an indeterminate infant test is repeated")
     if reader.errors or thresholds is None or name is None:
         return None
-    return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses))
+    return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses), repeat_days, repeat_source)
 
 
 def _read_thresholds(reader: _Reader, node: Node) -> ArtThresholds | None:
@@ -382,7 +398,10 @@ def load_schedules(directory: Path | str | None = None) -> dict[str, CountrySche
                       f"without its own file, must exist in {folder}")
     if errors:
         raise ScheduleError(errors)
-    return schedules
+    default = schedules[DEFAULT]
+    return {code: schedule if schedule.repeat_after_days else dataclasses.replace(
+        schedule, repeat_after_days=default.repeat_after_days, repeat_source=default.repeat_source)
+        for code, schedule in schedules.items()}
 
 
 # --- reminder rules ----------------------------------------------------------------------------------

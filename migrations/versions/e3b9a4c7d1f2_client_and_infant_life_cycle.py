@@ -2,7 +2,7 @@
 
 clients: hiv_status (positive / negative / unknown; clients already on ART or with an HIV-exposed
 infant become positive, every other one unknown), status (active / closed), closed_reason,
-closed_on. infants: status, closed_reason, closed_on, hiv_result, and the child's own ART
+closed_on, reopened_on. infants: status, closed_reason, closed_on, reopened_on, hiv_result, and the child's own ART
 (art_last_dispensed, art_days_supply). doses_given: result (an infant HIV test's result).
 
 Every new column is nullable or has a constant server default, so adding it is instant on
@@ -30,12 +30,14 @@ def upgrade():
         batch_op.add_column(sa.Column("status", sa.String(length=8), nullable=False, server_default="active"))
         batch_op.add_column(sa.Column("closed_reason", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("closed_on", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("reopened_on", sa.Date(), nullable=True))
         batch_op.create_check_constraint(op.f("ck_clients_hiv_status"), "hiv_status IN ('positive', 'negative', 'unknown')")
         batch_op.create_check_constraint(op.f("ck_clients_status"), "status IN ('active', 'closed')")
     with op.batch_alter_table("infants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("status", sa.String(length=8), nullable=False, server_default="active"))
         batch_op.add_column(sa.Column("closed_reason", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("closed_on", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("reopened_on", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("hiv_result", sa.String(length=14), nullable=True))
         batch_op.add_column(sa.Column("art_last_dispensed", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("art_days_supply", sa.SmallInteger(), nullable=True))
@@ -55,10 +57,10 @@ def downgrade():
     with op.batch_alter_table("infants", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_infants_hiv_result"), type_="check")
         batch_op.drop_constraint(op.f("ck_infants_status"), type_="check")
-        for column in ("art_days_supply", "art_last_dispensed", "hiv_result", "closed_on", "closed_reason", "status"):
+        for column in ("art_days_supply", "art_last_dispensed", "hiv_result", "reopened_on", "closed_on", "closed_reason", "status"):
             batch_op.drop_column(column)
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_clients_status"), type_="check")
         batch_op.drop_constraint(op.f("ck_clients_hiv_status"), type_="check")
-        for column in ("closed_on", "closed_reason", "status", "hiv_status"):
+        for column in ("reopened_on", "closed_on", "closed_reason", "status", "hiv_status"):
             batch_op.drop_column(column)
