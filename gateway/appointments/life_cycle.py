@@ -30,6 +30,7 @@ from gateway.appointments.working import working_appointments
 from gateway.adapters.database import db
 from gateway.clients.sites import zone_of
 from gateway.core import audit, clock
+from gateway.core.errors import ValidationError
 from gateway.core.models import Client, Infant, Message
 from gateway.schedules import schedule_for
 from gateway.schedules.planning import MAX_REPEATS, repeat_name
@@ -157,3 +158,26 @@ def child_art_dispensed(client: Client, infant: Infant, date: dt.date, days_supp
     infant.art_last_dispensed, infant.art_days_supply = date, days_supply
     audit.record(actor, "art.dispensed", "infant", infant.id,
                  audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply}))
+
+
+def correct_exposure(client: Client, correction: tuple[int, bool], actor: str) -> Infant:
+    """Correct whether one of her children is HIV-exposed, audited, and refresh her schedule (its HIV tests are
+    planned or cancelled). An exposed child makes an ``unknown`` mother ``positive``; a ``negative`` mother's
+    child cannot be exposed (ValidationError naming ``hiv_exposed``). The caller commits."""
+    from gateway.appointments import _infant_of, refresh
+
+    infant_id, exposed = correction
+    errors: dict[str, str] = {}
+    infant = _infant_of(client, infant_id, errors)
+    if infant is not None and exposed and client.hiv_status == "negative":
+        errors["hiv_exposed"] = "her HIV status is negative: a child of hers is not HIV-exposed"
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    if infant.hiv_exposed != exposed:
+        audit.record(actor, "infant.exposure_corrected", "infant", infant.id, {"hiv_exposed": [infant.hiv_exposed, exposed]})
+        infant.hiv_exposed = exposed
+        if exposed and client.hiv_status == "unknown":
+            audit.record(actor, "client.updated", "client", client.id, {"hiv_status": ["unknown", "positive"]})
+            client.hiv_status = "positive"
+        refresh(client)
+    return infant

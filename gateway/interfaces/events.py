@@ -84,3 +84,21 @@ def parse_visit(body: Mapping[str, Any]) -> tuple[int, dt.date]:
     if errors:
         raise ValidationError("some fields are not valid", errors)
     return values["infant_id"], values["date"]
+
+
+def parse_exposure(body: Mapping[str, Any]) -> tuple[int, bool]:
+    """A correction of a child's exposure (``{"infant_id", "hiv_exposed"}``); ValidationError names what is wrong."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    raw_id = body.get("infant_id")
+    for name, reader in (("infant_id", fields.identifier), ("hiv_exposed", fields.boolean)):
+        try:
+            values[name] = reader(int(raw_id) if name == "infant_id" and isinstance(raw_id, str) and raw_id.isdigit()
+                                  else body.get(name))
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if values.get("hiv_exposed") is None and "hiv_exposed" not in errors:
+        errors["hiv_exposed"] = "is required (yes or no)"
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    return values["infant_id"], values["hiv_exposed"]

@@ -9,7 +9,7 @@ from gateway.core.countries import LANGUAGES
 
 BUDGET = 1  # SMS parts per message, for every template
 DAYS = [dt.date(2028, 1, 1) + dt.timedelta(days=i) for i in range(366)]
-KINDS = ("art_refill", "immunisation", "infant_hiv_test")
+KINDS = ("art_refill", "child_art_refill", "immunisation", "infant_hiv_test")
 
 
 def whats(lang):
@@ -18,8 +18,10 @@ def whats(lang):
     out = []
     for prefix in ("label.", "sms.explicit.label."):
         labels = list(dict.fromkeys(i18n.render(prefix + k, lang) for k in KINDS))
+        # The sender names a child's medicine only when no visit of the child's is named too.
+        apart = {i18n.render(prefix + "child_art_refill", lang), i18n.render(prefix + "immunisation", lang)}
         for n in range(1, len(labels) + 1):
-            out += [joiner.join(combo) for combo in itertools.permutations(labels, n)]
+            out += [joiner.join(combo) for combo in itertools.permutations(labels, n) if not apart <= set(combo)]
     out.append(i18n.render("label.own_visit", lang))
     return out
 
