@@ -51,7 +51,8 @@ APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 #   scheduled -> skipped                 (its moment had passed when it was made, or stale)
 REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "cancelled", "skipped")
 REMINDER_TEMPLATES = ("before", "today", "missed")
-TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms")
+# hiv_status: her HIV status is unknown and her baby was registered over USSD (find out: is the baby exposed?).
+TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms", "hiv_status")
 TASK_STATUSES = ("open", "done", "rejected")
 MESSAGE_DIRECTIONS = ("out", "in")
 # out: queued -> sending -> sent (accepted by AT) -> delivered | failed;

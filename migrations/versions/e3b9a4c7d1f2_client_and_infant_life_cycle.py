@@ -3,7 +3,8 @@
 clients: hiv_status (positive / negative / unknown; clients already on ART or with an HIV-exposed
 infant become positive, every other one unknown), status (active / closed), closed_reason,
 closed_on, reopened_on. infants: status, closed_reason, closed_on, reopened_on, hiv_result, and the child's own ART
-(art_last_dispensed, art_days_supply). doses_given: result (an infant HIV test's result).
+(art_last_dispensed, art_days_supply). doses_given: result (an infant HIV test's result). tasks.kind may be
+hiv_status (a Mentor Mother finds out the status of a mother whose baby was registered over USSD).
 
 Every new column is nullable or has a constant server default, so adding it is instant on
 PostgreSQL (no table rewrite).
@@ -22,6 +23,9 @@ revision = "e3b9a4c7d1f2"
 down_revision = "c7d2e5a1f3b8"
 branch_labels = None
 depends_on = None
+
+TASK_KINDS_BEFORE = "'callback', 'enrolment_request', 'undeliverable', 'missed_visit', 'inbound_sms'"
+TASK_KINDS_NOW = TASK_KINDS_BEFORE + ", 'hiv_status'"
 
 
 def upgrade():
@@ -46,12 +50,19 @@ def upgrade():
             op.f("ck_infants_hiv_result"), "hiv_result IS NULL OR hiv_result IN ('negative', 'positive', 'indeterminate')")
     with op.batch_alter_table("doses_given", schema=None) as batch_op:
         batch_op.add_column(sa.Column("result", sa.String(length=14), nullable=True))
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_tasks_kind"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_tasks_kind"), f"kind IN ({TASK_KINDS_NOW})")
     # A client on ART, or the mother of an HIV-exposed infant, is living with HIV.
     op.execute("UPDATE clients SET hiv_status = 'positive' WHERE art_last_dispensed IS NOT NULL OR EXISTS "
                "(SELECT 1 FROM infants WHERE infants.client_id = clients.id AND infants.hiv_exposed)")
 
 
 def downgrade():
+    op.execute("DELETE FROM tasks WHERE kind = 'hiv_status'")
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_tasks_kind"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_tasks_kind"), f"kind IN ({TASK_KINDS_BEFORE})")
     with op.batch_alter_table("doses_given", schema=None) as batch_op:
         batch_op.drop_column("result")
     with op.batch_alter_table("infants", schema=None) as batch_op:

@@ -28,7 +28,8 @@ MISSED_GROUPS = ("late", "interruption", "lost", "overdue")
 # Follow-up tasks a closed client leaves (a missed visit, SMS not arriving); her call-backs and SMS stay.
 CLOSED_HIDES = ("missed_visit", "undeliverable")
 TASK_LABELS = {"callback": "Call-back request", "undeliverable": "SMS not arriving",
-               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join"}
+               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join",
+               "hiv_status": "Find out her HIV status (is her baby exposed?)"}
 
 
 def _chosen_site() -> tuple[Site | None, list[Site]]:
