@@ -8,17 +8,10 @@ from gateway.adapters.database import db
 from gateway.core import clock
 from gateway.core.models import AuditEntry, Client, DoseGiven, Infant, Message, Reminder
 from gateway.messages import queue_message, set_opt_out
+from tests.test_reminder_planning import NOW, at_now, schedule  # noqa: F401 (at_now: a fixture)
 
-# 05:00 UTC = 07:00 in Johannesburg.
-NOW = dt.datetime(2026, 3, 2, 5, 0)
-TODAY = "2026-03-02"
+TODAY = NOW.date().isoformat()  # 2026-03-02, 07:00 in Johannesburg
 DOB = "2026-01-05"  # 8 weeks old: PCR birth is past, PCR 10 weeks in two weeks
-
-
-@pytest.fixture
-def at_now(app):
-    with clock.frozen(NOW):
-        yield NOW
 
 
 def enrol(api, headers, **body):
@@ -29,10 +22,6 @@ def enrol(api, headers, **body):
 
 def event(api, headers, cid, **body):
     return api.post(f"/api/v1/clients/{cid}/events", json=body, headers=headers)
-
-
-def schedule(api, headers, cid):
-    return api.get(f"/api/v1/clients/{cid}/schedule", headers=headers).get_json()
 
 
 def mother_and_baby(api, headers):
@@ -171,7 +160,13 @@ def test_a_positive_test_ends_testing_and_the_childs_art_is_reminded_discreetly(
     refills = [(a["due_date"], a.get("infant_id")) for a in schedule(client, admin_headers, cid)["appointments"]
                if a["kind"] == "art_refill" and a["status"] == "due"]
     assert sorted(refills, key=str) == sorted([("2026-03-12", None), ("2026-04-01", infant_id)], key=str)
-    # Her own next pick-up is unchanged; the child's earlier dispensing is refused.
+    # Her own pick-up leaves the child's refill as it is, and the other way round.
+    r = event(client, admin_headers, cid, type="art_dispensed", date=TODAY, days_supply=60)
+    assert r.status_code == 201, r.get_json()
+    refills = [(a["due_date"], a.get("infant_id")) for a in schedule(client, admin_headers, cid)["appointments"]
+               if a["kind"] == "art_refill" and a["status"] == "due"]
+    assert sorted(refills, key=str) == sorted([("2026-05-01", None), ("2026-04-01", infant_id)], key=str)
+    # The child's earlier dispensing is refused.
     r = event(client, admin_headers, cid, type="art_dispensed", infant_id=infant_id, date="2026-02-20", days_supply=30)
     assert r.status_code == 422 and "date" in r.get_json()["fields"]
 

@@ -342,7 +342,7 @@ def record_event(client: Client, event: events.Event, actor: str) -> dict[str, A
     elif isinstance(event, events.InfantBorn):
         result["infant_id"] = register_infant(client, event.date_of_birth, event.hiv_exposed, event.name, actor).id
     elif isinstance(event, (events.ClientClosed, events.ClientReopened)):
-        life_cycle.set_client_status(client, event, actor)
+        life_cycle.set_status(client, event, actor)
     else:
         infant = db.session.get(Infant, event.infant_id)
         if isinstance(event, events.DoseGiven):
@@ -350,12 +350,12 @@ def record_event(client: Client, event: events.Event, actor: str) -> dict[str, A
         elif isinstance(event, events.BreastfeedingEnded):
             breastfeeding_ended(infant, event.date, actor)
         elif isinstance(event, events.ArtDispensed):
-            life_cycle.child_art_dispensed(client, infant, event.date, event.days_supply, actor)
+            dispensed(client, event.date, event.days_supply, actor, infant)
         elif isinstance(event, events.InfantTestResult):
             dose_given(infant, event.test, event.date, actor)
             life_cycle.test_result(infant, event.test, event.result, actor)
         else:
-            life_cycle.set_infant_status(infant, event, actor)
+            life_cycle.set_status(infant, event, actor)
         result["infant_id"] = infant.id
     refresh(client)
     return result
@@ -438,15 +438,18 @@ def _infant_of(client: Client, infant_id: int, errors: dict[str, str]) -> Infant
     return infant
 
 
-def dispensed(client: Client, date: dt.date, days_supply: int, actor: str) -> None:
-    """A pick-up: the open refill is done, the next one is due ``days_supply`` days after ``date``."""
+def dispensed(client: Client, date: dt.date, days_supply: int, actor: str, infant: Infant | None = None) -> None:
+    """A pick-up of her ART (or, with ``infant``, of that child's own): the open refill is done, the next one
+    is due ``days_supply`` days after ``date``."""
+    holder = infant if infant is not None else client
+    infant_id = infant.id if infant is not None else None
     open_refill = next((a for a in working_appointments(client)
-                        if a.kind == "art_refill" and a.status == "due"), None)
+                        if a.kind == "art_refill" and a.status == "due" and a.infant_id == infant_id), None)
     if open_refill is not None:
         open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1
-    before = {"art_last_dispensed": client.art_last_dispensed, "art_days_supply": client.art_days_supply}
-    client.art_last_dispensed, client.art_days_supply = date, days_supply
-    audit.record(actor, "art.dispensed", "client", client.id,
+    before = {"art_last_dispensed": holder.art_last_dispensed, "art_days_supply": holder.art_days_supply}
+    holder.art_last_dispensed, holder.art_days_supply = date, days_supply
+    audit.record(actor, "art.dispensed", "infant" if infant is not None else "client", holder.id,
                  audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply}))
 
 

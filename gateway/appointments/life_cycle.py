@@ -26,7 +26,6 @@ from typing import Any, Mapping
 from sqlalchemy import update
 
 from gateway.appointments import events
-from gateway.appointments.working import working_appointments
 from gateway.adapters.database import db
 from gateway.clients.sites import zone_of
 from gateway.core import audit, clock
@@ -96,36 +95,27 @@ def infant_problems(client: Client, infant: Infant, kind: str, values: Mapping[s
     return errors
 
 
-def set_client_status(client: Client, event: events.ClientClosed | events.ClientReopened, actor: str) -> None:
-    """Close her (silently: nothing queued for her goes out) or reopen her, audited."""
-    before = {"status": client.status, "closed_reason": client.closed_reason, "closed_on": client.closed_on}
-    if isinstance(event, events.ClientClosed):
-        client.status, client.closed_reason, client.closed_on = "closed", event.reason, event.date
-        # One-off messages still waiting (a welcome, a confirmation): her reminders' are cancelled by planning.
-        db.session.execute(update(Message).where(Message.client_id == client.id, Message.direction == "out",
+def set_status(record: Client | Infant, event: events.Event, actor: str) -> None:
+    """Close or reopen a client or an infant (``client_closed`` / ``infant_closed``, ``..._reopened``), audited.
+
+    The refresh that follows cancels (or plans afresh) the visits and reminders. Closing a client is silent:
+    her one-off messages still waiting are cancelled here (her reminders' by planning).
+    """
+    entity = "client" if isinstance(record, Client) else "infant"
+    before = {"status": record.status, "closed_reason": record.closed_reason, "closed_on": record.closed_on}
+    if isinstance(event, (events.ClientClosed, events.InfantClosed)):
+        record.status, record.closed_reason, record.closed_on = "closed", event.reason, event.date
+        action = f"{entity}.closed"
+    else:
+        record.status, record.closed_reason, record.closed_on = "active", None, None
+        record.reopened_on = event.date
+        action = f"{entity}.reopened"
+    if entity == "client" and record.status == "closed":
+        db.session.execute(update(Message).where(Message.client_id == record.id, Message.direction == "out",
                                                  Message.status == "queued", Message.reminder_id.is_(None))
                            .values(status="cancelled", updated_at=clock.utcnow()))
-        action = "client.closed"
-    else:
-        client.status, client.closed_reason, client.closed_on = "active", None, None
-        client.reopened_on = event.date
-        action = "client.reopened"
-    after = {"status": client.status, "closed_reason": client.closed_reason, "closed_on": client.closed_on}
-    audit.record(actor, action, "client", client.id, audit.diff(before, after))
-
-
-def set_infant_status(infant: Infant, event: events.InfantClosed | events.InfantReopened, actor: str) -> None:
-    """Close an infant (its visits are cancelled by the refresh that follows) or reopen it, audited."""
-    before = {"status": infant.status, "closed_reason": infant.closed_reason, "closed_on": infant.closed_on}
-    if isinstance(event, events.InfantClosed):
-        infant.status, infant.closed_reason, infant.closed_on = "closed", event.reason, event.date
-        action = "infant.closed"
-    else:
-        infant.status, infant.closed_reason, infant.closed_on = "active", None, None
-        infant.reopened_on = event.date
-        action = "infant.reopened"
-    after = {"status": infant.status, "closed_reason": infant.closed_reason, "closed_on": infant.closed_on}
-    audit.record(actor, action, "infant", infant.id, audit.diff(before, after))
+    after = {"status": record.status, "closed_reason": record.closed_reason, "closed_on": record.closed_on}
+    audit.record(actor, action, entity, record.id, audit.diff(before, after))
 
 
 def test_result(infant: Infant, test: str, result: str, actor: str) -> None:
@@ -146,18 +136,6 @@ def test_result(infant: Infant, test: str, result: str, actor: str) -> None:
 def needs_art(infant: Infant) -> bool:
     """A child with a positive HIV test: its ART refills are reminded (to the caregiver, discreetly)."""
     return infant.hiv_result == "positive" and infant.status != "closed"
-
-
-def child_art_dispensed(client: Client, infant: Infant, date: dt.date, days_supply: int, actor: str) -> None:
-    """A pick-up of the child's own ART: its open refill is done, the next is due ``days_supply`` days on."""
-    open_refill = next((a for a in working_appointments(client) if a.kind == "art_refill"
-                        and a.infant_id == infant.id and a.status == "due"), None)
-    if open_refill is not None:
-        open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1
-    before = {"art_last_dispensed": infant.art_last_dispensed, "art_days_supply": infant.art_days_supply}
-    infant.art_last_dispensed, infant.art_days_supply = date, days_supply
-    audit.record(actor, "art.dispensed", "infant", infant.id,
-                 audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply}))
 
 
 def correct_exposure(client: Client, correction: tuple[int, bool], actor: str) -> Infant:
