@@ -133,11 +133,6 @@ def test_result(infant: Infant, test: str, result: str, actor: str) -> None:
                  {"test": test, "result": result, "hiv_result": [before, infant.hiv_result]})
 
 
-def needs_art(infant: Infant) -> bool:
-    """A child with a positive HIV test: its ART refills are reminded (to the caregiver, discreetly)."""
-    return infant.hiv_result == "positive" and infant.status != "closed"
-
-
 def correct_exposure(client: Client, correction: tuple[int, bool], actor: str) -> Infant:
     """Correct whether one of her children is HIV-exposed, audited, and refresh her schedule (its HIV tests are
     planned or cancelled). An exposed child makes an ``unknown`` mother ``positive``; a ``negative`` mother's
