@@ -96,6 +96,14 @@ def test_excel_bom_and_blank_lines_are_fine(app):
     assert (report.rows, report.imported, report.refused_count) == (2, 2, 0)
 
 
+def test_the_day_she_started_art_is_read_from_its_column(app):
+    report = run("phone,consent,art_last_dispensed,art_days_supply,art_started\n"
+                 f"0821234567,yes,{TODAY.isoformat()},30,2019-05-01\n0831112222,yes,{TODAY.isoformat()},30,2030-01-01\n")
+    assert report.imported == 1
+    assert report.refused[0]["reason"].startswith("art_started: is after the last dispensing")
+    assert db.session.scalar(select(Client.art_started)) == dt.date(2019, 5, 1)
+
+
 def test_rows_without_consent_are_refused_naming_consent(app):
     report = run("phone,consent,hiv_status,infant_date_of_birth,infant_hiv_exposed\n"
                  f"0821234567,yes,unknown,,\n0831112222,,,,\n0841112222,no,,,\n"

@@ -47,6 +47,14 @@ def test_hiv_status_at_enrolment(client, admin_headers, at_now):
     assert r.status_code == 422 and set(r.get_json()["fields"]) == {"hiv_status", "consent"}
 
 
+def test_the_day_she_started_art_is_kept_and_checked(client, admin_headers, at_now):
+    made = enrol(client, admin_headers, art={"last_dispensed": "2026-02-10", "days_supply": 30, "started": "2019-05-01"})
+    assert made["art"]["started"] == "2019-05-01"
+    r = client.post("/api/v1/clients", json={"phone": "0831110004", "consent": True, "art": {
+        "last_dispensed": "2026-02-10", "days_supply": 30, "started": "2026-02-11"}}, headers=admin_headers)
+    assert r.status_code == 422 and set(r.get_json()["fields"]) == {"art.started"}
+
+
 def test_closing_cancels_everything_silently_and_reopening_plans_afresh(client, admin_headers, at_now):
     cid, infant_id = mother_and_baby(client, admin_headers)
     with_queued = db.session.get(Client, cid)

@@ -49,6 +49,7 @@ class EnrolmentData:
     reminder_hour: int = DEFAULT_REMINDER_HOUR
     art_last_dispensed: dt.date | None = None
     art_days_supply: int | None = None
+    art_started: dt.date | None = None
     expected_delivery_date: dt.date | None = None
     consent_version: str = CONSENT_VERSION
     infants: list[InfantData] = field(default_factory=list)
@@ -141,7 +142,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     if edd and not today - dt.timedelta(days=60) <= edd <= today + dt.timedelta(days=300):
         check.fail("expected_delivery_date", "must be within the next 10 months")
 
-    art_last = art_days = None
+    art_last = art_days = art_started = None
     art = data.get("art")
     if art is not None:
         if not isinstance(art, Mapping):
@@ -153,6 +154,9 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
                 check.fail("art.last_dispensed", "must not be in the future")
             elif art_last and art_last < today - dt.timedelta(days=400):
                 check.fail("art.last_dispensed", "is more than a year ago")
+            art_started = check("art.started", fields.date, art.get("started"))
+            if art_started and art_last and art_started > art_last:
+                check.fail("art.started", "is after the last dispensing")
 
     infants: list[InfantData] = []
     raw_infants = data.get("infants")
@@ -178,6 +182,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
         phone=phone, hiv_status=hiv_status, country=country, language=language, name=name, site_id=site_id, clinic_number=number,
         programme=programme or ("mother" if infants else "art" if art_last else None),
         reminder_hour=hour or DEFAULT_REMINDER_HOUR, art_last_dispensed=art_last, art_days_supply=art_days,
+        art_started=art_started,
         expected_delivery_date=edd, consent_version=consent_version or CONSENT_VERSION, infants=infants,
     )
 
@@ -229,7 +234,7 @@ def build_client(data: EnrolmentData) -> Client:
     return Client(
         phone=data.phone, country=data.country, language=data.language, name=data.name,
         site_id=data.site_id, clinic_number=data.clinic_number, programme=data.programme, reminder_hour=data.reminder_hour,
-        art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply,
+        art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply, art_started=data.art_started,
         expected_delivery_date=data.expected_delivery_date, consent_at=now,
         consent_version=data.consent_version, hiv_status=data.hiv_status, status="active", opted_out=False, pin_failures=0, explicit_wording=False,
         infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name) for i in data.infants],
@@ -302,6 +307,7 @@ def to_json(client: Client) -> dict[str, Any]:
         next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply)
         today = local_today(client.country)
         art = {"last_dispensed": iso(client.art_last_dispensed), "days_supply": client.art_days_supply,
+               "started": iso(client.art_started),
                "next_pickup": iso(next_pickup),
                # Computed when read, from today's date and the country's thresholds (schedules.md).
                "status": art_status(next_pickup, today, schedule_for(client.country).thresholds),

@@ -26,7 +26,7 @@ from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_
 # consent is not yes is refused, naming consent: she is enrolled only once she has agreed).
 COLUMNS = (
     "phone", "consent", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
-    "hiv_status", "art_last_dispensed", "art_days_supply", "expected_delivery_date",
+    "hiv_status", "art_last_dispensed", "art_days_supply", "art_started", "expected_delivery_date",
     "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
 )
 MAX_FIELD_CHARS = 1000
@@ -81,8 +81,9 @@ def _row_to_body(row: dict[str, str]) -> dict:
                                       "expected_delivery_date", "hiv_status", "consent") if row.get(k)}
     if row.get("reminder_hour"):
         body["reminder_hour"] = row["reminder_hour"]
-    if row.get("art_last_dispensed") or row.get("art_days_supply"):
-        body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply")}
+    if row.get("art_last_dispensed") or row.get("art_days_supply") or row.get("art_started"):
+        body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply"),
+                       "started": row.get("art_started") or None}
     if row.get("infant_date_of_birth") or row.get("infant_hiv_exposed") or row.get("infant_name"):
         body["infants"] = [{"date_of_birth": row.get("infant_date_of_birth"),
                             "hiv_exposed": row.get("infant_hiv_exposed") or None,
@@ -92,7 +93,7 @@ def _row_to_body(row: dict[str, str]) -> dict:
 
 def _reason(exc: ValidationError) -> str:
     """One line naming every bad field, with CSV column names for nested API fields."""
-    names = {"art.last_dispensed": "art_last_dispensed", "art.days_supply": "art_days_supply",
+    names = {"art.last_dispensed": "art_last_dispensed", "art.days_supply": "art_days_supply", "art.started": "art_started",
              "infants[0].date_of_birth": "infant_date_of_birth", "infants[0].hiv_exposed": "infant_hiv_exposed",
              "infants[0].name": "infant_name"}
     return "; ".join(f"{names.get(k, k)}: {v}" for k, v in exc.fields.items()) or exc.message

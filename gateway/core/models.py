@@ -160,6 +160,7 @@ class Client(TimestampMixin, db.Model):
     # ART: the last dispensing and its days of supply; next pick-up = date + days.
     art_last_dispensed: Mapped[dt.date | None] = mapped_column(Date)
     art_days_supply: Mapped[int | None] = mapped_column(SmallInteger)
+    art_started: Mapped[dt.date | None] = mapped_column(Date)  # the day she started ART, when known
     expected_delivery_date: Mapped[dt.date | None] = mapped_column(Date)
     ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failures: Mapped[int] = mapped_column(SmallInteger, default=0)

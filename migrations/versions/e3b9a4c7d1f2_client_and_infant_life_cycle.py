@@ -2,7 +2,7 @@
 
 clients: hiv_status (positive / negative / unknown; clients already on ART or with an HIV-exposed
 infant become positive, every other one unknown), status (active / closed), closed_reason,
-closed_on, reopened_on. infants: status, closed_reason, closed_on, reopened_on, hiv_result, and the child's own ART
+closed_on, reopened_on, art_started (the day she started ART). infants: status, closed_reason, closed_on, reopened_on, hiv_result, and the child's own ART
 (art_last_dispensed, art_days_supply). doses_given: result (an infant HIV test's result). tasks.kind may be
 hiv_status (a Mentor Mother finds out the status of a mother whose baby was registered over USSD).
 
@@ -35,6 +35,7 @@ def upgrade():
         batch_op.add_column(sa.Column("closed_reason", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("closed_on", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("reopened_on", sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column("art_started", sa.Date(), nullable=True))
         batch_op.create_check_constraint(op.f("ck_clients_hiv_status"), "hiv_status IN ('positive', 'negative', 'unknown')")
         batch_op.create_check_constraint(op.f("ck_clients_status"), "status IN ('active', 'closed')")
     with op.batch_alter_table("infants", schema=None) as batch_op:
@@ -73,5 +74,5 @@ def downgrade():
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_clients_status"), type_="check")
         batch_op.drop_constraint(op.f("ck_clients_hiv_status"), type_="check")
-        for column in ("reopened_on", "closed_on", "closed_reason", "status", "hiv_status"):
+        for column in ("art_started", "reopened_on", "closed_on", "closed_reason", "status", "hiv_status"):
             batch_op.drop_column(column)

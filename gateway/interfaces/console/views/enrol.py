@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 INFANT_ROWS = 2  # twins are common enough; more infants are added later as births
 FIELDS = ("phone", "name", "clinic_number", "site_id", "programme", "language", "reminder_hour", "expected_delivery_date",
-          "art.last_dispensed", "art.days_supply", "consent", "request", "hiv_status") + tuple(
+          "art.last_dispensed", "art.days_supply", "art.started", "consent", "request", "hiv_status") + tuple(
     f"infants[{i}].{k}" for i in range(INFANT_ROWS) for k in ("date_of_birth", "name", "hiv_exposed"))
 # Imports of up to this many new clients are planned at once; bigger ones by a worker, within minutes.
 PLAN_INLINE_LIMIT = 500
@@ -62,8 +62,9 @@ def _body(values: dict[str, str], site: Site | None) -> tuple[dict, dict[int, in
     body["country"] = _country(site)
     if site is not None:
         body["site_id"] = site.id
-    if values["art.last_dispensed"] or values["art.days_supply"]:
-        body["art"] = {"last_dispensed": values["art.last_dispensed"], "days_supply": values["art.days_supply"]}
+    if values["art.last_dispensed"] or values["art.days_supply"] or values["art.started"]:
+        body["art"] = {"last_dispensed": values["art.last_dispensed"], "days_supply": values["art.days_supply"],
+                       "started": values["art.started"] or None}
     infants, rows = [], {}
     for i in range(INFANT_ROWS):
         dob, name = values[f"infants[{i}].date_of_birth"], values[f"infants[{i}].name"]
