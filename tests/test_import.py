@@ -104,6 +104,29 @@ def test_the_day_she_started_art_is_read_from_its_column(app):
     assert db.session.scalar(select(Client.art_started)) == dt.date(2019, 5, 1)
 
 
+def test_a_registers_closed_clients_are_imported_closed_and_planned_nothing(app):
+    from gateway.appointments import plan_ahead
+    from gateway.clients.sites import local_today
+    from gateway.core.models import Reminder
+
+    report = run("phone,consent,art_last_dispensed,art_days_supply,status,closed_reason\n"
+                 f"0821234567,yes,{TODAY.isoformat()},30,closed,transferred_out\n"
+                 f"0831112222,yes,{TODAY.isoformat()},30,,\n"
+                 f"0841112222,yes,{TODAY.isoformat()},30,closed,\n"
+                 f"0851112222,yes,{TODAY.isoformat()},30,active,died\n"
+                 f"0721112222,yes,{TODAY.isoformat()},30,gone,\n")
+    assert report.imported == 2
+    reasons = {r["line"]: r["reason"] for r in report.refused}
+    assert reasons == {4: "closed_reason: is required for a closed client",
+                       5: "closed_reason: only for a closed client (status closed)",
+                       6: "status: must be one of active, closed"}
+    plan_ahead()
+    closed = db.session.scalar(select(Client).where(Client.phone == "+27821234567"))
+    assert (closed.status, closed.closed_reason, closed.closed_on) == ("closed", "transferred_out", local_today("ZA"))
+    planned = set(db.session.scalars(select(Reminder.client_id)))
+    assert planned and closed.id not in planned
+
+
 def test_rows_without_consent_are_refused_naming_consent(app):
     report = run("phone,consent,hiv_status,infant_date_of_birth,infant_hiv_exposed\n"
                  f"0821234567,yes,unknown,,\n0831112222,,,,\n0841112222,no,,,\n"

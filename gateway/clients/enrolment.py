@@ -54,6 +54,9 @@ class EnrolmentData:
     consent_version: str = CONSENT_VERSION
     infants: list[InfantData] = field(default_factory=list)
     hiv_status: str = "unknown"
+    # A register's closed clients (CSV ``status``, ``closed_reason``): enrolled closed, as of the day of import.
+    status: str = "active"
+    closed_reason: str | None = None
 
 
 class _Checker:
@@ -236,7 +239,9 @@ def build_client(data: EnrolmentData) -> Client:
         site_id=data.site_id, clinic_number=data.clinic_number, programme=data.programme, reminder_hour=data.reminder_hour,
         art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply, art_started=data.art_started,
         expected_delivery_date=data.expected_delivery_date, consent_at=now,
-        consent_version=data.consent_version, hiv_status=data.hiv_status, status="active", opted_out=False, pin_failures=0, explicit_wording=False,
+        consent_version=data.consent_version, hiv_status=data.hiv_status, status=data.status,
+        closed_reason=data.closed_reason, closed_on=local_today(data.country) if data.status == "closed" else None,
+        opted_out=False, pin_failures=0, explicit_wording=False,
         infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name) for i in data.infants],
     )
 

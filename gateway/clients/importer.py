@@ -15,11 +15,12 @@ from typing import IO, Callable, Iterator
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.core import clock
+from gateway.core import clock, fields
 from gateway.adapters.bulk import bulk_insert
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
-from gateway.core.models import AuditEntry, Client, Infant
+from gateway.core.fields import FieldError
+from gateway.core.models import CLIENT_CLOSE_REASONS, CLIENT_STATUSES, AuditEntry, Client, Infant
 from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. `phone` and `consent` are required (a row whose
@@ -27,7 +28,7 @@ from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_
 COLUMNS = (
     "phone", "consent", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
     "hiv_status", "art_last_dispensed", "art_days_supply", "art_started", "expected_delivery_date",
-    "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
+    "infant_date_of_birth", "infant_hiv_exposed", "infant_name", "status", "closed_reason",
 )
 MAX_FIELD_CHARS = 1000
 REPORT_LIMIT = 1000  # refused rows kept in the returned report; all go to on_refused
@@ -89,6 +90,24 @@ def _row_to_body(row: dict[str, str]) -> dict:
                             "hiv_exposed": row.get("infant_hiv_exposed") or None,
                             "name": row.get("infant_name") or None}]
     return body
+
+
+def _closing(row: dict[str, str]) -> tuple[str, str | None, dict[str, str]]:
+    """A register row's ``status`` (default active) and ``closed_reason`` (required when closed, else none)."""
+    problems: dict[str, str] = {}
+    status = reason = None
+    for name, allowed in (("status", CLIENT_STATUSES), ("closed_reason", CLIENT_CLOSE_REASONS)):
+        try:
+            value = fields.choice(row.get(name), allowed)
+        except FieldError as exc:
+            problems[name] = str(exc)
+            continue
+        status, reason = (value, reason) if name == "status" else (status, value)
+    if status == "closed" and reason is None and "closed_reason" not in problems:
+        problems["closed_reason"] = "is required for a closed client"
+    elif reason is not None and status != "closed":
+        problems["closed_reason"] = "only for a closed client (status closed)"
+    return status or "active", reason, problems
 
 
 def _reason(exc: ValidationError) -> str:
@@ -153,12 +172,17 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
         if len(values) != len(header):
             refuse(first_line, f"has {len(values)} values but the header names {len(header)} columns")
             continue
-        body = _row_to_body(dict(zip(header, values)))
+        row = dict(zip(header, values))
+        status, reason, problems = _closing(row)
         try:
-            data = parse_enrolment(body, default_country)
+            data = parse_enrolment(_row_to_body(row), default_country)
         except ValidationError as exc:
-            refuse(first_line, _reason(exc))
+            refuse(first_line, _reason(ValidationError(exc.message, {**exc.fields, **problems})))
             continue
+        if problems:
+            refuse(first_line, _reason(ValidationError("some fields are not valid", problems)))
+            continue
+        data.status, data.closed_reason = status, reason
         data.site_id = site_id
         batch.append((first_line, data))
         if len(batch) >= batch_size:
