@@ -49,6 +49,7 @@ def test_closing_asks_for_a_confirmation_then_she_leaves_the_missed_lists(as_rol
     page = nurse.text(f"/console/clients/{thandi.id}")
     assert "closed: transferred out since" in page and "Reopen her file" in page and "Close her file" not in page
 
+    assert '<span class="badge closed">closed</span>' in nurse.text("/console/clients?q=Thandi")
     today_page = nurse.text("/console/")
     missed = today_page[today_page.index('id="missed"'):today_page.index('id="closed"')]
     closed = today_page[today_page.index('id="closed"'):today_page.index('id="follow-ups"')]
