@@ -210,3 +210,23 @@ def test_a_closed_clients_due_reminder_is_skipped_by_dispatch(client, admin_head
     counts = send_due(first + dt.timedelta(minutes=1), enqueue=lambda ids: None)
     assert (counts.queued, counts.cancelled) == (0, 1)
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_a_message_queued_before_she_was_closed_is_not_sent(client, admin_headers, at_now):
+    """A one-off message made before closing and claimed by a send job after it: the job sends nothing."""
+    from gateway.messages.dispatch import send_messages
+
+    cid, _ = mother_and_baby(client, admin_headers)
+    message = queue_message(db.session.get(Client, cid), "A one-off message")
+    db.session.commit()
+    her = db.session.get(Client, cid)
+    her.status, her.closed_reason, her.closed_on = "closed", "other", dt.date(2026, 3, 2)  # behind the event's back
+    db.session.commit()
+
+    class Refuse:
+        def send(self, text, phones):
+            raise AssertionError("nothing may be sent to a closed client")
+
+    counts = send_messages([message.id], backend=Refuse())
+    assert counts.cancelled == 1
+    assert db.session.get(Message, message.id).status == "cancelled"

@@ -427,13 +427,20 @@ def send_messages(message_ids: list[int], backend=None) -> SendCounts:
     if not claimed:
         db.session.commit()
         return counts
-    # A reminder changed after its message was made (a visit moved, a pick-up recorded): send nothing.
+    # A reminder changed after its message was made (a visit moved, a pick-up recorded, she was closed): nothing.
     reminder_ids = {m.reminder_id for m in claimed if m.reminder_id is not None}
     current = {row.id: row for row in db.session.execute(
         select(Reminder.id, Reminder.version, Reminder.status).where(among(Reminder.id, reminder_ids)))} \
         if reminder_ids else {}
+    # A client closed after her message was made (a one-off message; a reminder's is caught above): nothing.
+    client_ids = {m.client_id for m in claimed if m.client_id is not None}
+    closed = set(db.session.scalars(select(Client.id).where(among(Client.id, client_ids), Client.status == "closed"))) \
+        if client_ids else set()
     live, stale = [], []
     for message in claimed:
+        if message.client_id in closed:
+            stale.append(message.id)
+            continue
         if message.reminder_id is not None:
             reminder = current.get(message.reminder_id)
             if reminder is None or reminder.version != message.reminder_version or reminder.status != "queued":
