@@ -28,7 +28,7 @@ def test_enrol_with_art_and_infants(client, admin_headers):
     got = r.get_json()
     assert got["phone"] == "+27821234567"
     assert got["country"] == "ZA" and got["language"] == "zu" and got["programme"] == "mother"
-    assert got["art"] == {"last_dispensed": today().isoformat(), "days_supply": 30,
+    assert got["art"] == {"last_dispensed": today().isoformat(), "days_supply": 30, "started": None,
                           "next_pickup": (today() + dt.timedelta(days=30)).isoformat(),
                           "status": "on_track", "days_late": 0}
     assert [i["hiv_exposed"] for i in got["infants"]] == [True, False]
