@@ -45,7 +45,7 @@ def write_csv(path: Path, n: int, today: dt.date, seed: int = 7) -> None:
     rng = random.Random(seed)
     countries = list(PREFIXES)
     with path.open("w") as fh:
-        fh.write("phone,country,language,art_last_dispensed,art_days_supply,expected_delivery_date,"
+        fh.write("consent,phone,country,language,art_last_dispensed,art_days_supply,expected_delivery_date,"
                  "infant_date_of_birth,infant_hiv_exposed\n")
         for i in range(n):
             country = countries[i % len(countries)]
@@ -62,7 +62,7 @@ def write_csv(path: Path, n: int, today: dt.date, seed: int = 7) -> None:
             if kind >= 0.65:  # mother with a baby under 2
                 dob = (today - dt.timedelta(days=rng.randint(0, 700))).isoformat()
             exposed = ("yes" if rng.random() < 0.9 else "no") if dob else ""
-            fh.write(f"{phone},{country},,{art},{days},{edd},{dob},{exposed}\n")
+            fh.write(f"yes,{phone},{country},,{art},{days},{edd},{dob},{exposed}\n")
 
 
 def rss_mb() -> float:

@@ -107,12 +107,12 @@ def unknown_phone(rng: random.Random) -> str:
 def write_csv(path: Path, n: int, today: dt.date, seed: int = 11) -> None:
     rng = random.Random(seed)
     with path.open("w") as fh:
-        fh.write("phone,country,language,art_last_dispensed,art_days_supply,infant_date_of_birth\n")
+        fh.write("consent,phone,country,language,art_last_dispensed,art_days_supply,infant_date_of_birth\n")
         for i in range(n):
             art = (today - dt.timedelta(days=rng.randint(0, 80))).isoformat()
             days = rng.choice([30, 60, 90])
             dob = (today - dt.timedelta(days=rng.randint(0, 600))).isoformat() if i % 3 == 0 else ""
-            fh.write(f"0{client_phone(i)[3:]},ZA,en,{art},{days},{dob}\n")
+            fh.write(f"yes,0{client_phone(i)[3:]},ZA,en,{art},{days},{dob}\n")
 
 
 def prepare_database(url: str | None, work: Path) -> tuple[str, callable]:

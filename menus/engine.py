@@ -50,7 +50,9 @@ ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "set_pin": ("pin",),
     "request_callback": (),
     "request_enrolment": (),
-    "enrol_client": ("phone", "programme", "date", "language"),
+    "enrol_client": ("phone", "programme", "date", "language", "hiv_status"),
+    "close_client": ("phone", "reason"),
+    "record_test_result": ("phone", "date_of_birth", "date", "result"),
 })
 
 # Where a list screen's lines come from: the context attribute read for each.

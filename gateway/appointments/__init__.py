@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from gateway.core import audit, clock, fields
 from gateway import reminders
 from gateway.adapters.bulk import bulk_insert
-from gateway.appointments import events
+from gateway.appointments import events, life_cycle
 from gateway.appointments.working import WORKING_APPOINTMENTS, working_appointments
 from gateway.clients.enrolment import ART_DAYS_SUPPLY, MAX_INFANT_AGE_DAYS
 from gateway.clients.sites import local_today, region_of, zone_of
@@ -71,10 +71,11 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
     existing = {(a.infant_id, a.kind, a.name): a for a in client.appointments if a.kind != "art_refill"}
     wanted: dict[tuple, tuple[dt.date, dt.date | None]] = {}
     schedule = schedule_for(client.country)
+    active = client.status != "closed"  # a closed client: every open row is cancelled, nothing planned
     for infant in client.infants:
-        given = {d.dose: d.given_on for d in infant.doses}
-        for visit in infant_plan(schedule, infant.date_of_birth, infant.hiv_exposed, given, infant.breastfeeding_ended_on,
-                                 region_of(client)):
+        if not active or infant.status == "closed":
+            continue
+        for visit in plan_of(client, infant):
             wanted[(infant.id, visit.kind, visit.name)] = (visit.due_date, visit.given_on)
     for key, (due, given_on) in wanted.items():
         row = existing.pop(key, None)
@@ -90,20 +91,49 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
             row.status = "cancelled"
             row.version += 1
 
-    art_due = [a for a in client.appointments if a.kind == "art_refill" and a.status == "due"]
-    next_pickup = (art_next_pickup(client.art_last_dispensed, client.art_days_supply)
-                   if client.art_last_dispensed and client.art_days_supply else None)
+    _art_refill(client, None, client if active else None, client.reopened_on, added)
+    for infant in client.infants:  # a child's own ART (its HIV test was positive)
+        if infant.art_last_dispensed or any(a.kind == "art_refill" and a.infant_id == infant.id
+                                            for a in client.appointments):
+            open_ = active and infant.status != "closed"
+            _art_refill(client, infant.id, infant if open_ else None, _later(client.reopened_on, infant.reopened_on),
+                        added)
+    return added
+
+
+def _later(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    return max(a, b) if a and b else a or b
+
+
+def _art_refill(client: Client, infant_id: int | None, holder, not_before: dt.date | None,
+                added: list[dict[str, Any]]) -> None:
+    """Keep one open refill for the mother's ART (``infant_id`` None) or a child's, from ``holder``'s last
+    dispensing (``holder`` None: closed, no refill). A refill missed while closed is due on reopening."""
+    art_due = [a for a in client.appointments if a.kind == "art_refill" and a.status == "due"
+               and a.infant_id == infant_id]
+    next_pickup = (art_next_pickup(holder.art_last_dispensed, holder.art_days_supply)
+                   if holder is not None and holder.art_last_dispensed and holder.art_days_supply else None)
+    if next_pickup and not_before and next_pickup < not_before:
+        next_pickup = not_before
     current = art_due[0] if art_due else None
     for extra in art_due[1:]:  # never more than one open refill
         extra.status, extra.version = "cancelled", extra.version + 1
     if next_pickup and current is None:
-        added.append({"infant_id": None, "kind": "art_refill", "name": ART_NAME, "due_date": next_pickup,
+        added.append({"infant_id": infant_id, "kind": "art_refill", "name": ART_NAME, "due_date": next_pickup,
                       "status": "due", "done_on": None, "version": 1})
     elif next_pickup and current.due_date != next_pickup:
         current.due_date, current.version = next_pickup, current.version + 1
     elif not next_pickup and current is not None:
         current.status, current.version = "cancelled", current.version + 1
-    return added
+
+
+def plan_of(client: Client, infant: Infant) -> list:
+    """The infant's visits now (``schedules.infant_plan``): its doses, results, end of breastfeeding, reopening."""
+    given = {d.dose: d.given_on for d in infant.doses}
+    results = {d.dose: d.result for d in infant.doses if d.result}
+    return infant_plan(schedule_for(client.country), infant.date_of_birth, infant.hiv_exposed, given,
+                       infant.breastfeeding_ended_on, region=region_of(client), results=results,
+                       not_before=_later(client.reopened_on, infant.reopened_on))
 
 
 def planning_options():
@@ -144,7 +174,7 @@ def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=N
         # table and visits each client once per pass.
         ids = db.session.scalars(select(Client.id).where(
             or_(Client.planned_through.is_(None), Client.planned_through < cutoff),
-            Client.opted_out.is_(False), Client.id > last_id,
+            Client.opted_out.is_(False), Client.status == "active", Client.id > last_id,
         ).order_by(Client.id).limit(batch_size)).all()
         if not ids:
             return done
@@ -176,6 +206,7 @@ class _Site(NamedTuple):
 class _Dose(NamedTuple):
     dose: str
     given_on: dt.date
+    result: str | None
 
 
 @dataclass
@@ -184,6 +215,11 @@ class _NewInfant:
     date_of_birth: dt.date
     hiv_exposed: bool
     breastfeeding_ended_on: dt.date | None
+    status: str
+    hiv_result: str | None
+    reopened_on: dt.date | None
+    art_last_dispensed: dt.date | None
+    art_days_supply: int | None
     doses: list[_Dose] = field(default_factory=list)
 
 
@@ -203,6 +239,8 @@ class _NewClient:
     phone_flag: str | None
     art_last_dispensed: dt.date | None
     art_days_supply: int | None
+    status: str
+    reopened_on: dt.date | None
     infants: list[_NewInfant] = field(default_factory=list)
     appointments: tuple = ()  # none yet: that is what makes her new
     reminders: tuple = ()
@@ -213,23 +251,26 @@ def _load_new(client_ids: list[int]) -> list[_NewClient]:
     c = Client.__table__
     clients = {row.id: _NewClient(row.id, row.country, _Site(row.timezone) if row.timezone else None,
                                   row.reminder_hour, row.opted_out, row.phone_flag, row.art_last_dispensed,
-                                  row.art_days_supply)
+                                  row.art_days_supply, row.status, row.reopened_on)
                for row in db.session.execute(
                    select(c.c.id, c.c.country, Site.__table__.c.timezone, c.c.reminder_hour, c.c.opted_out,
-                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply)
+                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply, c.c.status, c.c.reopened_on)
                    .select_from(c.outerjoin(Site.__table__)).where(c.c.id.in_(client_ids)).order_by(c.c.id))}
     i = Infant.__table__
     infants = {}
     for row in db.session.execute(select(i.c.id, i.c.client_id, i.c.date_of_birth, i.c.hiv_exposed,
-                                         i.c.breastfeeding_ended_on).where(i.c.client_id.in_(client_ids))
-                                  .order_by(i.c.id)):
-        infants[row.id] = infant = _NewInfant(row.id, row.date_of_birth, row.hiv_exposed, row.breastfeeding_ended_on)
+                                         i.c.breastfeeding_ended_on, i.c.status, i.c.hiv_result, i.c.reopened_on,
+                                         i.c.art_last_dispensed, i.c.art_days_supply)
+                                  .where(i.c.client_id.in_(client_ids)).order_by(i.c.id)):
+        infants[row.id] = infant = _NewInfant(row.id, row.date_of_birth, row.hiv_exposed, row.breastfeeding_ended_on,
+                                              row.status, row.hiv_result, row.reopened_on, row.art_last_dispensed,
+                                              row.art_days_supply)
         clients[row.client_id].infants.append(infant)
     if infants:
         d = DoseGiven.__table__
-        for row in db.session.execute(select(d.c.infant_id, d.c.dose, d.c.given_on)
+        for row in db.session.execute(select(d.c.infant_id, d.c.dose, d.c.given_on, d.c.result)
                                       .where(d.c.infant_id.in_(list(infants))).order_by(d.c.id)):
-            infants[row.infant_id].doses.append(_Dose(row.dose, row.given_on))
+            infants[row.infant_id].doses.append(_Dose(row.dose, row.given_on, row.result))
     return list(clients.values())
 
 
@@ -297,16 +338,25 @@ def record_event(client: Client, event: events.Event, actor: str) -> dict[str, A
     """
     _raise(event_problems(client, event.type, dataclasses.asdict(event)))
     result: dict[str, Any] = {"type": event.type}
-    if isinstance(event, events.ArtDispensed):
+    if isinstance(event, events.ArtDispensed) and event.infant_id is None:
         dispensed(client, event.date, event.days_supply, actor)
     elif isinstance(event, events.InfantBorn):
         result["infant_id"] = register_infant(client, event.date_of_birth, event.hiv_exposed, event.name, actor).id
+    elif isinstance(event, (events.ClientClosed, events.ClientReopened)):
+        life_cycle.set_status(client, event, actor)
     else:
         infant = db.session.get(Infant, event.infant_id)
         if isinstance(event, events.DoseGiven):
             dose_given(infant, event.dose, event.date, actor)
-        else:
+        elif isinstance(event, events.BreastfeedingEnded):
             breastfeeding_ended(infant, event.date, actor)
+        elif isinstance(event, events.ArtDispensed):
+            dispensed(client, event.date, event.days_supply, actor, infant)
+        elif isinstance(event, events.InfantTestResult):
+            dose_given(infant, event.test, event.date, actor)
+            life_cycle.test_result(infant, event.test, event.result, actor)
+        else:
+            life_cycle.set_status(infant, event, actor)
         result["infant_id"] = infant.id
     refresh(client)
     return result
@@ -319,7 +369,9 @@ def event_problems(client: Client, kind: str, values: Mapping[str, Any]) -> dict
     today = local_today(client.country)
     errors: dict[str, str] = {}
     date = values.get("date")
-    if kind == "art_dispensed":
+    if kind in life_cycle.CLIENT_EVENTS:
+        return life_cycle.client_problems(client, kind, values, today)
+    if kind == "art_dispensed" and values.get("infant_id") is None:
         if date and date > today:
             errors["date"] = "must not be in the future"
         elif date and client.art_last_dispensed and date < client.art_last_dispensed:
@@ -336,6 +388,8 @@ def event_problems(client: Client, kind: str, values: Mapping[str, Any]) -> dict
             errors["date"] = "must not be in the future"
         elif date and infant and date < infant.date_of_birth:
             errors["date"] = "is before the infant's date of birth"
+        if kind in life_cycle.INFANT_EVENTS and infant:
+            errors.update(life_cycle.infant_problems(client, infant, kind, values))
         dose = values.get("dose")
         if kind == "dose_given" and dose and infant:
             names = {d.name for d in schedule_for(client.country).doses if infant.hiv_exposed or not d.hiv_exposed_only}
@@ -385,15 +439,18 @@ def _infant_of(client: Client, infant_id: int, errors: dict[str, str]) -> Infant
     return infant
 
 
-def dispensed(client: Client, date: dt.date, days_supply: int, actor: str) -> None:
-    """A pick-up: the open refill is done, the next one is due ``days_supply`` days after ``date``."""
+def dispensed(client: Client, date: dt.date, days_supply: int, actor: str, infant: Infant | None = None) -> None:
+    """A pick-up of her ART (or, with ``infant``, of that child's own): the open refill is done, the next one
+    is due ``days_supply`` days after ``date``."""
+    holder = infant if infant is not None else client
+    infant_id = infant.id if infant is not None else None
     open_refill = next((a for a in working_appointments(client)
-                        if a.kind == "art_refill" and a.status == "due"), None)
+                        if a.kind == "art_refill" and a.status == "due" and a.infant_id == infant_id), None)
     if open_refill is not None:
         open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1
-    before = {"art_last_dispensed": client.art_last_dispensed, "art_days_supply": client.art_days_supply}
-    client.art_last_dispensed, client.art_days_supply = date, days_supply
-    audit.record(actor, "art.dispensed", "client", client.id,
+    before = {"art_last_dispensed": holder.art_last_dispensed, "art_days_supply": holder.art_days_supply}
+    holder.art_last_dispensed, holder.art_days_supply = date, days_supply
+    audit.record(actor, "art.dispensed", "infant" if infant is not None else "client", holder.id,
                  audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply}))
 
 

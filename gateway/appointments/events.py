@@ -19,6 +19,7 @@ class ArtDispensed:
     type: ClassVar[str] = "art_dispensed"
     date: dt.date
     days_supply: int
+    infant_id: int | None = None  # a child's own ART (a child whose HIV test was positive)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,55 @@ class BreastfeedingEnded:
     date: dt.date
 
 
-Event = Union[ArtDispensed, InfantBorn, DoseGiven, BreastfeedingEnded]
-EVENTS: dict[str, type] = {e.type: e for e in (ArtDispensed, InfantBorn, DoseGiven, BreastfeedingEnded)}
+@dataclass(frozen=True)
+class ClientClosed:
+    """She leaves the programme on ``date`` (``reason``: models.CLIENT_CLOSE_REASONS): nothing is sent to her."""
+
+    type: ClassVar[str] = "client_closed"
+    date: dt.date
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClientReopened:
+    """She is followed again from ``date``: her schedule is planned afresh from today."""
+
+    type: ClassVar[str] = "client_reopened"
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class InfantClosed:
+    """The infant leaves the programme (``reason``: models.INFANT_CLOSE_REASONS): its visits are cancelled."""
+
+    type: ClassVar[str] = "infant_closed"
+    infant_id: int
+    date: dt.date
+    reason: str
+
+
+@dataclass(frozen=True)
+class InfantReopened:
+    """The infant is followed again: its schedule is planned afresh."""
+
+    type: ClassVar[str] = "infant_reopened"
+    infant_id: int
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class InfantTestResult:
+    """The result of one of the infant's HIV tests (``test``: a name from its schedule), taken on ``date``."""
+
+    type: ClassVar[str] = "infant_test_result"
+    infant_id: int
+    test: str
+    date: dt.date
+    result: str  # models.INFANT_HIV_RESULTS
+
+
+Event = Union[ArtDispensed, InfantBorn, DoseGiven, BreastfeedingEnded, ClientClosed, ClientReopened,
+              InfantClosed, InfantReopened, InfantTestResult]
+EVENTS: dict[str, type] = {e.type: e for e in (ArtDispensed, InfantBorn, DoseGiven, BreastfeedingEnded, ClientClosed,
+                                                ClientReopened, InfantClosed, InfantReopened, InfantTestResult)}
 EVENT_TYPES = tuple(EVENTS)

@@ -15,7 +15,7 @@ from gateway.schedules.window import reminder_hours
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError
-from gateway.core.models import PROGRAMMES, Client, Infant
+from gateway.core.models import HIV_STATUSES, PROGRAMMES, Client, Infant
 from gateway.core.phones import PhoneError, normalise
 
 # The version of the consent text read to clients at enrolment (docs/consent.md).
@@ -50,11 +50,16 @@ class EnrolmentData:
     reminder_hour: int = DEFAULT_REMINDER_HOUR
     art_last_dispensed: dt.date | None = None
     art_days_supply: int | None = None
+    art_started: dt.date | None = None
     expected_delivery_date: dt.date | None = None
     consent_version: str = CONSENT_VERSION
     infants: list[InfantData] = field(default_factory=list)
     # False: the coordinator held the welcome SMS back (a shared phone; "don't text now").
     welcome_sms: bool = True
+    hiv_status: str = "unknown"
+    # A register's closed clients (CSV ``status``, ``closed_reason``): enrolled closed, as of the day of import.
+    status: str = "active"
+    closed_reason: str | None = None
 
 
 class _Checker:
@@ -100,11 +105,7 @@ def _language(value: Any, country: str | None) -> str:
     return lang
 
 
-def _choice(value: Any, allowed: tuple[str, ...]) -> str | None:
-    chosen = fields.text(value, 20)
-    if chosen is not None and chosen.lower() not in allowed:
-        raise FieldError(f"must be one of {', '.join(allowed)}")
-    return chosen.lower() if chosen else None
+_choice = fields.choice
 
 
 def clinic_number(value: Any) -> str | None:
@@ -131,7 +132,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
         raise ValidationError("the body must be a JSON object", {"body": "must be a JSON object"})
     check = _Checker()
     known = {"phone", "country", "language", "name", "site_id", "programme", "reminder_hour", "art", "infants",
-             "expected_delivery_date", "consent_version", "clinic_number", "welcome_sms"}
+             "expected_delivery_date", "consent_version", "clinic_number", "welcome_sms", "consent", "hiv_status"}
     for key in data:
         if key not in known:
             check.fail(str(key)[:40], "unknown field")
@@ -151,7 +152,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     if edd and not today - dt.timedelta(days=60) <= edd <= today + dt.timedelta(days=300):
         check.fail("expected_delivery_date", "must be within the next 10 months")
 
-    art_last = art_days = None
+    art_last = art_days = art_started = None
     art = data.get("art")
     if art is not None:
         if not isinstance(art, Mapping):
@@ -163,6 +164,9 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
                 check.fail("art.last_dispensed", "must not be in the future")
             elif art_last and art_last < today - dt.timedelta(days=400):
                 check.fail("art.last_dispensed", "is more than a year ago")
+            art_started = check("art.started", fields.date, art.get("started"))
+            if art_started and art_last and art_started > art_last:
+                check.fail("art.started", "is after the last dispensing")
 
     infants: list[InfantData] = []
     raw_infants = data.get("infants")
@@ -176,15 +180,32 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
             if infant:
                 infants.append(infant)
 
+    consent = check("consent", fields.boolean, data.get("consent"))
+    if consent is not True and "consent" not in check.errors:
+        check.fail("consent", "is required: enrol her only once she has agreed (true)")
+    hiv_status = check("hiv_status", fields.choice, data.get("hiv_status"), HIV_STATUSES)
+    hiv_status = hiv_status_of(check, hiv_status, bool(art_last), any(i.hiv_exposed for i in infants))
+
     if check.errors:
         raise ValidationError("some fields are not valid", check.errors)
     return EnrolmentData(
-        phone=phone, country=country, language=language, name=name, site_id=site_id, clinic_number=number,
+        phone=phone, hiv_status=hiv_status, country=country, language=language, name=name, site_id=site_id, clinic_number=number,
         programme=programme or ("mother" if infants else "art" if art_last else None),
         reminder_hour=hour or DEFAULT_REMINDER_HOUR, art_last_dispensed=art_last, art_days_supply=art_days,
+        art_started=art_started,
         expected_delivery_date=edd, consent_version=consent_version or CONSENT_VERSION, infants=infants,
         welcome_sms=welcome_sms is not False,
     )
+
+
+def hiv_status_of(check: _Checker, given: str | None, on_art: bool, exposed_infant: bool) -> str:
+    """Her HIV status at enrolment: as given; else ``positive`` when she is on ART or has an HIV-exposed
+    infant, ``unknown`` otherwise. A ``negative`` client on ART or with an exposed infant is refused."""
+    if given == "negative" and (on_art or exposed_infant):
+        check.fail("hiv_status", "cannot be negative for a client on ART or with an HIV-exposed infant")
+    if given:
+        return given
+    return "positive" if on_art or exposed_infant else "unknown"
 
 
 def _infant(check: _Checker, where: str, raw: Any, today: dt.date) -> InfantData | None:
@@ -230,9 +251,11 @@ def build_client(data: EnrolmentData) -> Client:
     return Client(
         phone=data.phone, country=data.country, language=data.language, name=data.name,
         site_id=data.site_id, clinic_number=data.clinic_number, programme=data.programme, reminder_hour=data.reminder_hour,
-        art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply,
+        art_last_dispensed=data.art_last_dispensed, art_days_supply=data.art_days_supply, art_started=data.art_started,
         expected_delivery_date=data.expected_delivery_date, consent_at=now,
-        consent_version=data.consent_version, opted_out=False, pin_failures=0, explicit_wording=False,
+        consent_version=data.consent_version, hiv_status=data.hiv_status, status=data.status,
+        closed_reason=data.closed_reason, closed_on=local_today(data.country) if data.status == "closed" else None,
+        opted_out=False, pin_failures=0, explicit_wording=False,
         infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name) for i in data.infants],
     )
 
@@ -306,6 +329,7 @@ def to_json(client: Client) -> dict[str, Any]:
         next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply)
         today = local_today(client.country)
         art = {"last_dispensed": iso(client.art_last_dispensed), "days_supply": client.art_days_supply,
+               "started": iso(client.art_started),
                "next_pickup": iso(next_pickup),
                # Computed when read, from today's date and the country's thresholds (schedules.md).
                "status": art_status(next_pickup, today, schedule_for(client.country).thresholds),
@@ -325,10 +349,19 @@ def to_json(client: Client) -> dict[str, Any]:
         "consent_at": iso(client.consent_at),
         "consent_version": client.consent_version,
         "expected_delivery_date": iso(client.expected_delivery_date),
+        "hiv_status": client.hiv_status,
+        "status": client.status,
+        "closed_reason": client.closed_reason,
+        "closed_on": iso(client.closed_on),
         "art": art,
         "infants": [
             {"id": i.id, "name": i.name, "date_of_birth": iso(i.date_of_birth), "hiv_exposed": i.hiv_exposed,
-             "breastfeeding_ended_on": iso(i.breastfeeding_ended_on)}
+             "breastfeeding_ended_on": iso(i.breastfeeding_ended_on), "status": i.status,
+             "closed_reason": i.closed_reason, "closed_on": iso(i.closed_on), "hiv_result": i.hiv_result,
+             "needs_art": i.hiv_result == "positive",
+             "art": ({"last_dispensed": iso(i.art_last_dispensed), "days_supply": i.art_days_supply,
+                      "next_pickup": iso(art_next_pickup(i.art_last_dispensed, i.art_days_supply))}
+                     if i.art_last_dispensed and i.art_days_supply else None)}
             for i in client.infants
         ],
         "created_at": iso(client.created_at),

@@ -15,19 +15,21 @@ from typing import IO, Callable, Iterator
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.core import clock
+from gateway.core import clock, fields
 from gateway.adapters.bulk import bulk_insert
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
-from gateway.core.models import AuditEntry, Client, Infant, Site
+from gateway.core.fields import FieldError
+from gateway.core.models import CLIENT_CLOSE_REASONS, CLIENT_STATUSES, AuditEntry, Client, Infant, Site
 from gateway.clients import transfers
 from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
-# CSV columns, in the order the template lists them. Only `phone` is required.
+# CSV columns, in the order the template lists them. `phone` and `consent` are required (a row whose
+# consent is not yes is refused, naming consent: she is enrolled only once she has agreed).
 COLUMNS = (
-    "phone", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
-    "art_last_dispensed", "art_days_supply", "expected_delivery_date",
-    "infant_date_of_birth", "infant_hiv_exposed", "infant_name", "welcome_sms",
+    "phone", "consent", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
+    "hiv_status", "art_last_dispensed", "art_days_supply", "art_started", "expected_delivery_date",
+    "infant_date_of_birth", "infant_hiv_exposed", "infant_name", "status", "closed_reason", "welcome_sms",
 )
 MAX_FIELD_CHARS = 1000
 REPORT_LIMIT = 1000  # refused rows kept in the returned report; all go to on_refused
@@ -80,13 +82,14 @@ class _Lines:
 def _row_to_body(row: dict[str, str]) -> dict:
     """A CSV row in the JSON API's body shape, so one parser checks both."""
     body: dict = {k: row[k] for k in ("phone", "country", "language", "name", "clinic_number", "programme",
-                                      "expected_delivery_date") if row.get(k)}
+                                      "expected_delivery_date", "hiv_status", "consent") if row.get(k)}
     if row.get("reminder_hour"):
         body["reminder_hour"] = row["reminder_hour"]
     if row.get("welcome_sms"):  # yes / no; empty: yes
         body["welcome_sms"] = row["welcome_sms"]
-    if row.get("art_last_dispensed") or row.get("art_days_supply"):
-        body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply")}
+    if row.get("art_last_dispensed") or row.get("art_days_supply") or row.get("art_started"):
+        body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply"),
+                       "started": row.get("art_started") or None}
     if row.get("infant_date_of_birth") or row.get("infant_hiv_exposed") or row.get("infant_name"):
         body["infants"] = [{"date_of_birth": row.get("infant_date_of_birth"),
                             "hiv_exposed": row.get("infant_hiv_exposed") or None,
@@ -94,9 +97,27 @@ def _row_to_body(row: dict[str, str]) -> dict:
     return body
 
 
+def _closing(row: dict[str, str]) -> tuple[str, str | None, dict[str, str]]:
+    """A register row's ``status`` (default active) and ``closed_reason`` (required when closed, else none)."""
+    problems: dict[str, str] = {}
+    status = reason = None
+    for name, allowed in (("status", CLIENT_STATUSES), ("closed_reason", CLIENT_CLOSE_REASONS)):
+        try:
+            value = fields.choice(row.get(name), allowed)
+        except FieldError as exc:
+            problems[name] = str(exc)
+            continue
+        status, reason = (value, reason) if name == "status" else (status, value)
+    if status == "closed" and reason is None and "closed_reason" not in problems:
+        problems["closed_reason"] = "is required for a closed client"
+    elif reason is not None and status != "closed":
+        problems["closed_reason"] = "only for a closed client (status closed)"
+    return status or "active", reason, problems
+
+
 def _reason(exc: ValidationError) -> str:
     """One line naming every bad field, with CSV column names for nested API fields."""
-    names = {"art.last_dispensed": "art_last_dispensed", "art.days_supply": "art_days_supply",
+    names = {"art.last_dispensed": "art_last_dispensed", "art.days_supply": "art_days_supply", "art.started": "art_started",
              "infants[0].date_of_birth": "infant_date_of_birth", "infants[0].hiv_exposed": "infant_hiv_exposed",
              "infants[0].name": "infant_name"}
     return "; ".join(f"{names.get(k, k)}: {v}" for k, v in exc.fields.items()) or exc.message
@@ -162,12 +183,17 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
         if len(values) != len(header):
             refuse(first_line, f"has {len(values)} values but the header names {len(header)} columns")
             continue
-        body = _row_to_body(dict(zip(header, values)))
+        row = dict(zip(header, values))
+        status, reason, problems = _closing(row)
         try:
-            data = parse_enrolment(body, default_country)
+            data = parse_enrolment(_row_to_body(row), default_country)
         except ValidationError as exc:
-            refuse(first_line, _reason(exc))
+            refuse(first_line, _reason(ValidationError(exc.message, {**exc.fields, **problems})))
             continue
+        if problems:
+            refuse(first_line, _reason(ValidationError("some fields are not valid", problems)))
+            continue
+        data.status, data.closed_reason = status, reason
         data.site_id = site_id
         batch.append((first_line, data))
         if len(batch) >= batch_size:

@@ -121,3 +121,11 @@ def identifier(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldError("is required (a whole number)")
     return value
+
+
+def choice(value: Any, allowed: tuple[str, ...], required: bool = False) -> str | None:
+    """One of ``allowed`` (compared in lower case), e.g. a closing reason or a test result."""
+    chosen = text(value, 20, required=required)
+    if chosen is not None and chosen.lower() not in allowed:
+        raise FieldError(f"must be one of {', '.join(allowed)}")
+    return chosen.lower() if chosen else None

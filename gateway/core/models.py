@@ -37,6 +37,12 @@ from gateway.adapters.database import db
 
 ROLES = ("admin", "coordinator")
 PROGRAMMES = ("pregnant", "mother", "art")
+# A client's HIV status, whether she is followed (docs/reminders.md: the life cycle), and why she was closed.
+HIV_STATUSES = ("positive", "negative", "unknown")
+CLIENT_STATUSES = ("active", "closed")
+CLIENT_CLOSE_REASONS = ("transferred_out", "died", "moved_away", "declined", "other")
+INFANT_CLOSE_REASONS = ("died", "transferred_out", "other")
+INFANT_HIV_RESULTS = ("negative", "positive", "indeterminate")
 APPOINTMENT_KINDS = ("art_refill", "infant_hiv_test", "immunisation")
 APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 # The reminder state machine (docs/reminders.md):
@@ -46,7 +52,9 @@ APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 #   scheduled -> skipped                 (its moment had passed when it was made, or stale)
 REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "cancelled", "skipped")
 REMINDER_TEMPLATES = ("before", "today", "missed")
-TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms", "transfer_request")
+# hiv_status: her HIV status is unknown and her baby was registered over USSD (find out: is the baby exposed?).
+TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms", "transfer_request",
+              "hiv_status")
 TASK_STATUSES = ("open", "done", "rejected")
 MESSAGE_DIRECTIONS = ("out", "in")
 # out: queued -> sending -> sent (accepted by AT) -> delivered | failed;
@@ -141,6 +149,8 @@ class Client(TimestampMixin, db.Model):
         CheckConstraint(f"programme IS NULL OR {_in('programme', PROGRAMMES)}", name="programme"),
         # A clinic file number is unique within its site; found by exact match (console search).
         Index("uq_clients_clinic_number_site", "clinic_number", "site_id", unique=True),
+        CheckConstraint(_in("hiv_status", HIV_STATUSES), name="hiv_status"),
+        CheckConstraint(_in("status", CLIENT_STATUSES), name="status"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
@@ -162,6 +172,7 @@ class Client(TimestampMixin, db.Model):
     # ART: the last dispensing and its days of supply; next pick-up = date + days.
     art_last_dispensed: Mapped[dt.date | None] = mapped_column(Date)
     art_days_supply: Mapped[int | None] = mapped_column(SmallInteger)
+    art_started: Mapped[dt.date | None] = mapped_column(Date)  # the day she started ART, when known
     expected_delivery_date: Mapped[dt.date | None] = mapped_column(Date)
     ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
@@ -172,6 +183,13 @@ class Client(TimestampMixin, db.Model):
     consecutive_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
     # Reminders exist up to this local date; the daily pass plans further ahead.
     planned_through: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    hiv_status: Mapped[str] = mapped_column(String(10), default="unknown", server_default="unknown")
+    # Closed (transferred out, died...): nothing is planned or sent to her until she is reopened.
+    status: Mapped[str] = mapped_column(String(8), default="active", server_default="active")
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The day she was last reopened: a visit missed while she was closed is due that day, not before.
+    reopened_on: Mapped[dt.date | None] = mapped_column(Date)
     site: Mapped[Site | None] = relationship()
     infants: Mapped[list["Infant"]] = relationship(back_populates="caregiver", order_by="Infant.id")
     # Planning fills this with her working rows only (appointments.working_appointments: no done refills);
@@ -184,12 +202,26 @@ class Infant(TimestampMixin, db.Model):
     """A child whose schedule is anchored on its date of birth; reminders go to the caregiver."""
 
     __tablename__ = "infants"
+    __table_args__ = (
+        CheckConstraint(_in("status", CLIENT_STATUSES), name="status"),
+        CheckConstraint(f"hiv_result IS NULL OR {_in('hiv_result', INFANT_HIV_RESULTS)}", name="hiv_result"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
     name: Mapped[str | None] = mapped_column(String(120))
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     hiv_exposed: Mapped[bool] = mapped_column(Boolean, default=True)
     breastfeeding_ended_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Closed (died, transferred out): its visits are cancelled and no SMS mentions it.
+    status: Mapped[str] = mapped_column(String(8), default="active", server_default="active")
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    reopened_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The latest infant HIV test result; "positive": no more infant tests, the child needs ART.
+    hiv_result: Mapped[str | None] = mapped_column(String(14))
+    # The child's own ART (once positive): the last dispensing and its days of supply.
+    art_last_dispensed: Mapped[dt.date | None] = mapped_column(Date)
+    art_days_supply: Mapped[int | None] = mapped_column(SmallInteger)
     caregiver: Mapped[Client] = relationship(back_populates="infants")
     doses: Mapped[list["DoseGiven"]] = relationship(order_by="DoseGiven.id")
 
@@ -203,6 +235,7 @@ class DoseGiven(TimestampMixin, db.Model):
     infant_id: Mapped[int] = mapped_column(ForeignKey("infants.id", ondelete="CASCADE"))
     dose: Mapped[str] = mapped_column(String(60))  # the schedule's name, e.g. OPV1, PCR 10 weeks
     given_on: Mapped[dt.date] = mapped_column(Date)
+    result: Mapped[str | None] = mapped_column(String(14))  # an infant HIV test's result, once known
 
 
 class Appointment(TimestampMixin, db.Model):

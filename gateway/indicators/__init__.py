@@ -291,17 +291,12 @@ def _add_days_postgresql(element, compiler, **kw):
     return f"({compiler.process(column, **kw)} + CAST({compiler.process(days, **kw)} AS INTEGER))"
 
 
-# The columns a closed client is known by: ``clients.status = 'closed'`` and the day she was closed.
-# Closing clients is built separately; until both columns exist this filter lets every client through.
-CLOSED_STATUS_COLUMN, CLOSED_ON_COLUMN = "status", "closed_on"
-
-
 def still_open(on) -> ColumnElement[bool]:
-    """The client was not closed on day ``on`` (a date or a date column): the ONE closed-client filter."""
-    status, closed_on = getattr(Client, CLOSED_STATUS_COLUMN, None), getattr(Client, CLOSED_ON_COLUMN, None)
-    if status is None or closed_on is None:
-        return true()
-    return or_(status != "closed", closed_on.is_(None), closed_on > on)
+    """The client was not closed on day ``on`` (a date or a date column): the ONE closed-client filter.
+
+    A client closed and later reopened counts again from her reopening (her
+    ``closed_on`` is kept, ``status`` is active again)."""
+    return or_(Client.status != "closed", Client.closed_on.is_(None), Client.closed_on > on)
 
 
 @dataclass

@@ -10,11 +10,17 @@ from gateway.clients.enrolment import ART_DAYS_SUPPLY
 from gateway.core import fields
 from gateway.core.errors import ValidationError
 from gateway.core.fields import FieldError
+from gateway.core.models import CLIENT_CLOSE_REASONS, INFANT_CLOSE_REASONS, INFANT_HIV_RESULTS
+
+def _optional_id(value: Any) -> int | None:
+    return None if value is None else fields.identifier(value)
+
 
 # Each event's fields: name -> (reader, its arguments, keyword arguments).
 _FIELDS: dict[str, dict[str, tuple]] = {
     "art_dispensed": {"date": (fields.date, (), {"required": True}),
-                      "days_supply": (fields.integer, ART_DAYS_SUPPLY, {"required": True})},
+                      "days_supply": (fields.integer, ART_DAYS_SUPPLY, {"required": True}),
+                      "infant_id": (_optional_id, (), {})},
     "infant_born": {"date_of_birth": (fields.date, (), {"required": True}),
                     "hiv_exposed": (fields.boolean, (), {"default": True}),
                     "name": (fields.text, (120,), {})},
@@ -23,6 +29,18 @@ _FIELDS: dict[str, dict[str, tuple]] = {
                    "date": (fields.date, (), {"required": True})},
     "breastfeeding_ended": {"infant_id": (fields.identifier, (), {}),
                             "date": (fields.date, (), {"required": True})},
+    "client_closed": {"date": (fields.date, (), {"required": True}),
+                      "reason": (fields.choice, (CLIENT_CLOSE_REASONS,), {"required": True})},
+    "client_reopened": {"date": (fields.date, (), {"required": True})},
+    "infant_closed": {"infant_id": (fields.identifier, (), {}),
+                      "date": (fields.date, (), {"required": True}),
+                      "reason": (fields.choice, (INFANT_CLOSE_REASONS,), {"required": True})},
+    "infant_reopened": {"infant_id": (fields.identifier, (), {}),
+                        "date": (fields.date, (), {"required": True})},
+    "infant_test_result": {"infant_id": (fields.identifier, (), {}),
+                           "test": (fields.text, (60,), {"required": True}),
+                           "date": (fields.date, (), {"required": True}),
+                           "result": (fields.choice, (INFANT_HIV_RESULTS,), {"required": True})},
 }
 assert set(_FIELDS) == set(events.EVENTS), "every event has its fields here"
 
@@ -66,3 +84,21 @@ def parse_visit(body: Mapping[str, Any]) -> tuple[int, dt.date]:
     if errors:
         raise ValidationError("some fields are not valid", errors)
     return values["infant_id"], values["date"]
+
+
+def parse_exposure(body: Mapping[str, Any]) -> tuple[int, bool]:
+    """A correction of a child's exposure (``{"infant_id", "hiv_exposed"}``); ValidationError names what is wrong."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    raw_id = body.get("infant_id")
+    for name, reader in (("infant_id", fields.identifier), ("hiv_exposed", fields.boolean)):
+        try:
+            values[name] = reader(int(raw_id) if name == "infant_id" and isinstance(raw_id, str) and raw_id.isdigit()
+                                  else body.get(name))
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if values.get("hiv_exposed") is None and "hiv_exposed" not in errors:
+        errors["hiv_exposed"] = "is required (yes or no)"
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    return values["infant_id"], values["hiv_exposed"]

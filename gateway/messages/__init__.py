@@ -93,18 +93,22 @@ def set_opt_out(client: Client, opted_out: bool, actor: str, confirm: bool = Tru
     audit.record(actor, "client.opted_out" if opted_out else "client.opted_in", "client", client.id,
                  {"opted_out": [not opted_out, opted_out]})
     appointments.replan(client)
-    if confirm:
+    if confirm and client.status != "closed":  # a closed client is sent nothing, not even this
         # The confirmation goes out even though she has just opted out: it is the one message she asked for.
         queue_message(client, render("sms.opt_out.confirm" if opted_out else "sms.opt_in.confirm", client.language))
     return True
 
 
-def queue_message(client: Client, text: str, **columns) -> Message:
+def queue_message(client: Client, text: str, **columns) -> Message | None:
     """Queue a one-off SMS to a client (not a reminder); the next pass, or ``jobs.enqueue_pending`` after commit, sends it.
 
     ``columns`` sets more of the message (``kind``, ``next_attempt_at``: not before that UTC moment).
+    A closed client is sent nothing: no message is made for her (None).
     """
     from flask import current_app
+
+    if client.status == "closed":
+        return None
 
     message = Message(client_id=client.id, direction="out", phone=client.phone, text=text, status="queued",
                       backend=current_app.config["SETTINGS"].sms_backend, attempts=0, **columns)

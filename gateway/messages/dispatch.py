@@ -275,17 +275,18 @@ def _queue_messages(batch: list[_Claimed], now: dt.datetime, counts: PassCounts,
     ids = [r.id for r in batch]
     clients = {row.id: row for row in db.session.execute(
         select(Client.id, Client.phone, Client.language, Client.explicit_wording, Client.opted_out,
-               Client.phone_flag).where(among(Client.id, {r.client_id for r in batch})))}
+               Client.phone_flag, Client.status).where(among(Client.id, {r.client_id for r in batch})))}
     kinds: dict[int, set[str]] = defaultdict(set)
-    for reminder_id, kind in db.session.execute(
-            select(reminder_appointments.c.reminder_id, Appointment.kind)
+    for reminder_id, kind, infant_id in db.session.execute(
+            select(reminder_appointments.c.reminder_id, Appointment.kind, Appointment.infant_id)
             .join(Appointment, Appointment.id == reminder_appointments.c.appointment_id)
             .where(among(reminder_appointments.c.reminder_id, ids), Appointment.status == "due")):
-        kinds[reminder_id].add(kind)
+        kinds[reminder_id].add(texts.label_kind(kind, infant_id))
     cancelled, skipped, rows = [], [], []
     for reminder in batch:
         client = clients[reminder.client_id]
-        if client.opted_out or client.phone_flag or not kinds[reminder.id]:
+        # A closed client gets nothing: planning cancelled her reminders, and one somehow left is cancelled here.
+        if client.opted_out or client.phone_flag or client.status == "closed" or not kinds[reminder.id]:
             cancelled.append(reminder.id)
             continue
         if now > reminder.stale_at:
@@ -426,13 +427,20 @@ def send_messages(message_ids: list[int], backend=None) -> SendCounts:
     if not claimed:
         db.session.commit()
         return counts
-    # A reminder changed after its message was made (a visit moved, a pick-up recorded): send nothing.
+    # A reminder changed after its message was made (a visit moved, a pick-up recorded, she was closed): nothing.
     reminder_ids = {m.reminder_id for m in claimed if m.reminder_id is not None}
     current = {row.id: row for row in db.session.execute(
         select(Reminder.id, Reminder.version, Reminder.status).where(among(Reminder.id, reminder_ids)))} \
         if reminder_ids else {}
+    # A client closed after her message was made (a one-off message; a reminder's is caught above): nothing.
+    client_ids = {m.client_id for m in claimed if m.client_id is not None}
+    closed = set(db.session.scalars(select(Client.id).where(among(Client.id, client_ids), Client.status == "closed"))) \
+        if client_ids else set()
     live, stale = [], []
     for message in claimed:
+        if message.client_id in closed:
+            stale.append(message.id)
+            continue
         if message.reminder_id is not None:
             reminder = current.get(message.reminder_id)
             if reminder is None or reminder.version != message.reminder_version or reminder.status != "queued":

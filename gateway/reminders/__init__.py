@@ -139,7 +139,7 @@ def _reconcile(client: Client, appointments: Sequence[Appointment | Visit],
     last local day her reminders now exist for (``Client.planned_through``).
     """
     today = clock.local_date(zone_of(client), now)
-    if client.opted_out or client.phone_flag:
+    if client.opted_out or client.phone_flag or client.status == "closed":
         wanted = {}
     else:
         since = today - dt.timedelta(days=reminder_rules().max_days_after)

@@ -14,6 +14,8 @@ what they look like.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import functools
 import re
@@ -98,6 +100,10 @@ class CountrySchedule:
     thresholds: ArtThresholds
     doses: tuple[Dose, ...]  # in file order; an ``after`` always names an earlier dose
     regions: tuple[str, ...] = ()  # the country's regions (districts, counties) a site may be in
+    # An indeterminate infant HIV test is repeated this many days after it was taken
+    # (``infant_test_repeat`` in the file; a country without one takes the WHO default's).
+    repeat_after_days: int | None = None
+    repeat_source: str | None = None
 
     def region_named(self, name: str | None) -> str | None:
         """The region called ``name`` as the file spells it (any case, spaces trimmed); None if it has none."""
@@ -250,7 +256,8 @@ class LineReader:
 # --- country schedules -------------------------------------------------------------------------------
 
 _TOP_KEYS = ("country", "name", "sources", "art_status", "doses")
-_TOP_OPTIONAL = ("regions",)
+_TOP_OPTIONAL = ("regions", "infant_test_repeat")
+_REPEAT_KEYS = ("repeat_after_days", "source")
 _THRESHOLD_KEYS = ("late_after_days", "interruption_after_days", "lost_after_days")
 _DOSE_KEYS = ("name", "kind")
 _DOSE_OPTIONAL = ("due", "hiv_exposed_only", "after", "after_breastfeeding_stops", "source", "regions")
@@ -301,9 +308,18 @@ def _read_schedule(reader: LineReader, path: Path) -> CountrySchedule | None:
     regions = _read_regions(reader, top["regions"]) if "regions" in top else {}
     thresholds = _read_thresholds(reader, top["art_status"]) if "art_status" in top else None
     doses = _read_doses(reader, top["doses"], source_ids, regions) if "doses" in top else []
+    repeat_days = repeat_source = None
+    if "infant_test_repeat" in top:
+        keys = reader.mapping(top["infant_test_repeat"], "infant_test_repeat", _REPEAT_KEYS)
+        if keys is not None:
+            repeat_days = reader.integer(keys["repeat_after_days"], "infant_test_repeat: repeat_after_days", minimum=1)
+            repeat_source = reader.text(keys["source"], "infant_test_repeat: source")
+    elif expected == DEFAULT:
+        reader.error(root, "infant_test_repeat: the WHO default must say when an indeterminate infant test is repeated")
     if reader.errors or thresholds is None or name is None:
         return None
-    return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses), tuple(regions))
+    return CountrySchedule(expected, name, tuple(sources), thresholds, tuple(doses), tuple(regions), repeat_days,
+                           repeat_source)
 
 
 def _read_regions(reader: LineReader, node: Node) -> dict[str, int]:
@@ -477,7 +493,10 @@ def load_schedules(directory: Path | str | None = None) -> dict[str, CountrySche
                       f"without its own file, must exist in {folder}")
     if errors:
         raise ScheduleError(errors)
-    return schedules
+    default = schedules[DEFAULT]
+    return {code: schedule if schedule.repeat_after_days else dataclasses.replace(
+        schedule, repeat_after_days=default.repeat_after_days, repeat_source=default.repeat_source)
+        for code, schedule in schedules.items()}
 
 
 # --- reminder rules ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ No database and no clock: callers pass the dates in (local calendar dates).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Mapping
@@ -24,9 +25,19 @@ class PlannedVisit:
     given_on: dt.date | None
 
 
+# An indeterminate test is repeated; a repeat that is indeterminate again is repeated, at most this often.
+MAX_REPEATS = 3
+
+
+def repeat_name(test: str, n: int) -> str:
+    """The name of the ``n``-th repeat of an indeterminate test: "PCR 10 weeks repeat", "... repeat 2"."""
+    return f"{test} repeat" if n == 1 else f"{test} repeat {n}"
+
+
 def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: bool,
                 given: Mapping[str, dt.date], breastfeeding_ended: dt.date | None = None,
-                region: str | None = None) -> list[PlannedVisit]:
+                region: str | None = None, results: Mapping[str, str] | None = None,
+                not_before: dt.date | None = None) -> list[PlannedVisit]:
     """Every dose and test of ``schedule`` for this infant, sorted by (due date, name).
 
     ``given`` maps dose names to the date each was given (names not in the
@@ -38,6 +49,12 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
     anchored only on the end of breastfeeding appears when that is recorded.
     A dose limited to some regions (a malaria vaccine, yellow fever) is planned
     only when ``region`` (the family's site's) is one of them: no region, no such dose.
+
+    ``results`` maps tests to their results: an ``indeterminate`` test is
+    repeated ``schedule.repeat_after_days`` after it was taken (``repeat_name``);
+    once any test is ``positive`` no further test is planned (those not taken
+    are left out). ``not_before`` (the day a closed infant was reopened): a
+    visit not given and due before it is due on it instead.
     """
     if breastfeeding_ended is not None and breastfeeding_ended < date_of_birth:
         raise ValueError(f"breastfeeding ended ({breastfeeding_ended}) before the date of birth ({date_of_birth})")
@@ -55,6 +72,20 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
         if dose.after is not None and dose.after.dose in given:
             anchors.append(add_offset(given[dose.after.dose], dose.after.interval))
         visits.append(PlannedVisit(dose.name, dose.kind, max(anchors), given.get(dose.name)))
+    results = results or {}
+    for test in [v for v in visits if v.kind == "infant_hiv_test"]:
+        name = test.name
+        for n in range(1, MAX_REPEATS + 1):
+            if results.get(name) != "indeterminate" or name not in given or not schedule.repeat_after_days:
+                break
+            due = given[name] + dt.timedelta(days=schedule.repeat_after_days)
+            name = repeat_name(test.name, n)
+            visits.append(PlannedVisit(name, "infant_hiv_test", due, given.get(name)))
+    if "positive" in results.values():  # the child needs ART, not more tests
+        visits = [v for v in visits if v.kind != "infant_hiv_test" or v.given_on is not None]
+    if not_before is not None:
+        visits = [v if v.given_on or v.due_date >= not_before else dataclasses.replace(v, due_date=not_before)
+                  for v in visits]
     return sorted(visits, key=lambda visit: (visit.due_date, visit.name))
 
 

@@ -59,7 +59,7 @@ CHECKS = {
     "source": "English unchanged",
 }
 DAYS = [dt.date(2028, 1, 1) + dt.timedelta(days=i) for i in range(366)]  # a leap year: every weekday and month
-VISIT_KINDS = ("art_refill", "immunisation", "infant_hiv_test")
+VISIT_KINDS = ("art_refill", "child_art_refill", "immunisation", "infant_hiv_test")
 
 
 class TranslationError(ValueError):
@@ -206,8 +206,10 @@ def _whats(lang: str) -> list[str]:
     out = []
     for prefix in ("label.", "sms.explicit.label."):
         labels = list(dict.fromkeys(i18n.render(prefix + k, lang) for k in VISIT_KINDS))
+        # The sender names a child's medicine only when no visit of the child's is named too.
+        apart = {i18n.render(prefix + "child_art_refill", lang), i18n.render(prefix + "immunisation", lang)}
         for n in range(1, len(labels) + 1):
-            out += [joiner.join(combo) for combo in itertools.permutations(labels, n)]
+            out += [joiner.join(combo) for combo in itertools.permutations(labels, n) if not apart <= set(combo)]
     out.append(i18n.render("label.own_visit", lang))
     return out
 

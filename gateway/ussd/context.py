@@ -32,6 +32,7 @@ from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
 from gateway.i18n import language as supported_language
 from gateway.i18n import offered_languages, render
+from gateway.reminders.texts import label_kind
 from gateway.core.models import Appointment, Client, Site, Task, User
 from gateway.core.phones import masked, region_of
 
@@ -266,7 +267,7 @@ def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None
 
 
 def _open_appointments_statement(with_phone: bool):
-    query = select(Appointment.due_date, Appointment.kind, Appointment.name).where(
+    query = select(Appointment.due_date, Appointment.kind, Appointment.name, Appointment.infant_id).where(
         Appointment.client_id == bindparam("client_id"), Appointment.status == "due",
         Appointment.due_date >= bindparam("since"))
     if with_phone:
@@ -297,7 +298,7 @@ def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date, str]]:
     if not appointments:
         _ = caller.client  # none, or not hers any more (CallerChanged): her row tells which
     for appointment in appointments:
-        line = (appointment.due_date, render(f"label.{appointment.kind}", language))
+        line = (appointment.due_date, render(f"label.{label_kind(appointment.kind, appointment.infant_id)}", language))
         if line not in lines:
             lines.append(line)
         if len(lines) == MAX_VISIT_LINES:

@@ -25,7 +25,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway import appointments, messages as messaging, users
+from gateway import access, appointments, messages as messaging, users
 from gateway.appointments import events
 from gateway.core import audit, clock
 from gateway import access
@@ -37,6 +37,7 @@ from gateway.i18n import offered_languages
 from gateway.schedules import DAYS_PER_MONTH
 from gateway.core.models import AuditEntry, Client, Task, UssdSession, User
 from gateway.core.phones import masked
+from gateway.tasks import follow_up
 from gateway.ussd.context import Caller, CallerChanged, first_site
 
 log = logging.getLogger(__name__)
@@ -132,11 +133,15 @@ def record_pickup(effect, caller) -> tuple[str, int]:
 
 
 def register_baby(effect, caller) -> tuple[str, int]:
-    """A baby born: an ``infant_born`` event, HIV-exposed (her mother is in the programme)."""
+    """A baby born: an ``infant_born`` event, HIV-exposed exactly when its mother is positive."""
     client = _client(caller)
     dob = dt.date.fromisoformat(effect["date_of_birth"])
     # Not deduplicated by date of birth: twins are registered one after the other. The ledger guards replays.
-    appointments.record_event(client, events.InfantBorn(date_of_birth=dob, hiv_exposed=True), caller.actor)
+    # Exposed exactly when she is positive; unknown: her Mentor Mother finds out (a task).
+    appointments.record_event(client, events.InfantBorn(date_of_birth=dob, hiv_exposed=client.hiv_status == "positive"),
+                              caller.actor)
+    if client.hiv_status == "unknown":
+        follow_up(client, "hiv_status", {"source": "ussd"})
     return "client", client.id
 
 
@@ -237,13 +242,15 @@ def enrol_client(effect, caller) -> tuple[str, int]:
     country = site.country if site else current_app.config["SETTINGS"].default_country
     programme, day = effect["programme"], dt.date.fromisoformat(effect["date"])
     body: dict[str, Any] = {"phone": effect["phone"], "country": country, "language": effect["language"],
-                            "programme": programme, "welcome_sms": effect.get("welcome_sms", True)}
+                            "programme": programme, "welcome_sms": effect.get("welcome_sms", True),
+                            "hiv_status": effect["hiv_status"], "consent": effect.get("consent") is True}
     if site is not None:
         body["site_id"] = site.id
     if programme == "pregnant":
         body["expected_delivery_date"] = day.isoformat()
     elif programme == "mother":
-        body["infants"] = [{"date_of_birth": day.isoformat(), "hiv_exposed": True}]
+        # Exposed exactly when she is positive; unknown: her Mentor Mother finds out (a task, below).
+        body["infants"] = [{"date_of_birth": day.isoformat(), "hiv_exposed": effect["hiv_status"] == "positive"}]
     elif programme == "art":
         last, days = _art_dates(day, sites.local_today(country))
         body["art"] = {"last_dispensed": last.isoformat(), "days_supply": days}
@@ -261,7 +268,54 @@ def enrol_client(effect, caller) -> tuple[str, int]:
     except IntegrityError:  # enrolled by someone else between the check and the insert
         raise Refused("exists") from None
     appointments.refresh(client)
+    if programme == "mother" and client.hiv_status == "unknown":
+        follow_up(client, "hiv_status", {"source": "ussd"})
     return "user", user.id
+
+
+def _coordinators_client(caller, phone: str) -> Client:
+    """The client with this number, if the coordinator may see her; else Refused("missing")."""
+    client = db.session.scalar(select(Client).where(Client.phone == phone))
+    if client is None or not access.may_see(caller.user, client):
+        raise Refused("missing")
+    return client
+
+
+def close_client(effect, caller) -> tuple[str, int]:
+    """Close a client's file today (a ``client_closed`` event): silent, her visits and reminders cancelled."""
+    client = _coordinators_client(caller, effect["phone"])
+    if client.status == "closed":
+        raise Refused("closed")
+    event = events.ClientClosed(date=sites.local_today(client.country), reason=effect["reason"])
+    appointments.record_event(client, event, caller.actor)
+    return "client", client.id
+
+
+def record_test_result(effect, caller) -> tuple[str, int]:
+    """A baby's HIV test result (an ``infant_test_result`` event). The baby is the client's child born on
+    ``date_of_birth`` (of twins, the first without a result for the test); the test is the one of its
+    schedule due last on or before the day the sample was taken (else the first), among those without a result."""
+    client = _coordinators_client(caller, effect["phone"])
+    dob, taken = dt.date.fromisoformat(effect["date_of_birth"]), dt.date.fromisoformat(effect["date"])
+    babies = [i for i in client.infants if i.date_of_birth == dob]
+    if not babies:
+        raise Refused("no_baby")
+    for infant in babies:
+        test = _test_taken(client, infant, taken)
+        if test is not None:
+            event = events.InfantTestResult(infant_id=infant.id, test=test, date=taken, result=effect["result"])
+            appointments.record_event(client, event, caller.actor)
+            return "infant", infant.id
+    raise Refused("no_test")
+
+
+def _test_taken(client: Client, infant, taken: dt.date) -> str | None:
+    with_result = {d.dose for d in infant.doses if d.result}
+    tests = [v for v in appointments.plan_of(client, infant)
+             if v.kind == "infant_hiv_test" and v.name not in with_result]
+    before = [v for v in tests if v.due_date <= taken]
+    chosen = before[-1] if before else (tests[0] if tests else None)
+    return chosen.name if chosen else None
 
 
 HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str, int]]] = {
@@ -275,6 +329,8 @@ HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str,
     ("client", "request_callback"): request_callback,
     ("unknown", "request_enrolment"): request_enrolment,
     ("coordinator", "enrol_client"): enrol_client,
+    ("coordinator", "close_client"): close_client,
+    ("coordinator", "record_test_result"): record_test_result,
 }
 
 

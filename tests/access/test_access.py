@@ -27,7 +27,7 @@ def world(app):
     db.session.flush()
     made = {}
     for phone, site in ((A_PHONE, a), (B_PHONE, b), (NOSITE_PHONE, None)):
-        data = enrolment.parse_enrolment({"phone": phone,
+        data = enrolment.parse_enrolment({"phone": phone, "consent": True,
                                           "infants": [{"date_of_birth": "2026-09-01"}]}, "ZA")
         data.site_id = site.id if site else None
         made[phone] = enrolment.enrol(data, "test")

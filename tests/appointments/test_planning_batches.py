@@ -51,7 +51,7 @@ _numbers = itertools.count(1)
 def _make(body, doses, extra, sites):
     n = next(_numbers)
     phone = PHONES[body["country"]].format(n // 1000 + 100, n % 1000 + (1000 if body["country"] == "ZA" else 0))
-    client = build_client(parse_enrolment({**body, "phone": phone}, "ZA"))
+    client = build_client(parse_enrolment({**body, "phone": phone, "consent": True}, "ZA"))
     if "site" in extra:
         client.site = sites[extra["site"]]
     client.opted_out = extra.get("opted_out", False)

@@ -20,7 +20,7 @@ def two_sites(app):
 
 
 def enrol(client, headers, **body):
-    return client.post("/api/v1/clients", json=body, headers=headers)
+    return client.post("/api/v1/clients", json={"consent": True, **body}, headers=headers)
 
 
 def test_enrol_read_and_change_a_clinic_number(client, admin_headers, two_sites):
@@ -83,12 +83,12 @@ def test_the_csv_import_reads_clinic_numbers_and_refuses_a_duplicate_naming_it(a
     enrolled = Client(phone="+27820000001", country="ZA", language="en", site_id=two_sites[0], clinic_number="100")
     db.session.add(enrolled)
     db.session.commit()
-    text = ("phone,name,clinic_number\n"
-            "082 123 4567,Nomsa, KH-1 \n"
-            "082 123 4568,Thandi,100\n"      # taken at this site
-            "082 123 4569,Zodwa,KH-1\n"      # repeats line 2's
-            "082 123 4570,Lerato,\n"
-            f"082 123 4571,Long,{'9' * 31}\n")
+    text = ("consent,phone,name,clinic_number\n"
+            "yes,082 123 4567,Nomsa, KH-1 \n"
+            "yes,082 123 4568,Thandi,100\n"      # taken at this site
+            "yes,082 123 4569,Zodwa,KH-1\n"      # repeats line 2's
+            "yes,082 123 4570,Lerato,\n"
+            f"yes,082 123 4571,Long,{'9' * 31}\n")
     report = import_csv(io.BytesIO(text.encode()), default_country="ZA", actor="test", site_id=two_sites[0])
     assert report.imported == 2
     reasons = {r["line"]: r["reason"] for r in report.refused}

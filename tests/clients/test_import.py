@@ -13,17 +13,17 @@ TODAY = dt.date.today()
 DOB = (TODAY - dt.timedelta(days=20)).isoformat()
 FUTURE = (TODAY + dt.timedelta(days=5)).isoformat()
 
-GOOD_AND_BAD = f"""phone,country,language,name,art_last_dispensed,art_days_supply,infant_date_of_birth,infant_hiv_exposed
-082 123 4567,ZA,sw,Nomsa,{TODAY.isoformat()},30,{DOB},yes
-0712 345 678,KE,,Achieng,,,,
-011 123 4567,ZA,,Landline,,,,
-0831112222,ZA,,Bad date,2025-02-31,30,,
-0831113333,ZA,,Future baby,,,{FUTURE},
-0831114444,XX,,No country,,,,
-0831115555,ZA,,Zero supply,{TODAY.isoformat()},0,,
-0831116666,ZA,,Too,many,values,here,,,
-0831117777,ZA,,Maybe,,,{DOB},maybe
-+265 99 123 4567,MW,en,Chikondi,,,{DOB},no
+GOOD_AND_BAD = f"""consent,phone,country,language,name,art_last_dispensed,art_days_supply,infant_date_of_birth,infant_hiv_exposed
+yes,082 123 4567,ZA,sw,Nomsa,{TODAY.isoformat()},30,{DOB},yes
+yes,0712 345 678,KE,,Achieng,,,,
+yes,011 123 4567,ZA,,Landline,,,,
+yes,0831112222,ZA,,Bad date,2025-02-31,30,,
+yes,0831113333,ZA,,Future baby,,,{FUTURE},
+yes,0831114444,XX,,No country,,,,
+yes,0831115555,ZA,,Zero supply,{TODAY.isoformat()},0,,
+yes,0831116666,ZA,,Too,many,values,here,,,
+yes,0831117777,ZA,,Maybe,,,{DOB},maybe
+yes,+265 99 123 4567,MW,en,Chikondi,,,{DOB},no
 """
 
 
@@ -45,7 +45,7 @@ def test_good_rows_are_imported_and_each_bad_row_is_reported_with_its_line(app):
     assert reasons[6].startswith("infant_date_of_birth: must not be in the future")
     assert reasons[7].startswith("country: unknown")
     assert reasons[8].startswith("art_days_supply: must be between")
-    assert "has 10 values but the header names 8 columns" in reasons[9]
+    assert "has 11 values but the header names 9 columns" in reasons[9]
     assert reasons[10].startswith("infant_hiv_exposed: must be true or false")
     phones = set(db.session.scalars(select(Client.phone)))
     assert phones == {"+27821234567", "+254712345678", "+265991234567"}
@@ -64,36 +64,79 @@ def test_reimporting_the_same_file_creates_no_duplicates(app):
 
 
 def test_a_phone_repeated_inside_the_file_is_enrolled_once(app):
-    report = run("phone\n0821234567\n+27821234567\n082-123-4567\n")
+    report = run("phone,consent\n0821234567,yes\n+27821234567,yes\n082-123-4567,yes\n")
     assert (report.imported, report.skipped) == (1, 2)
     assert count(Client) == 1
 
 
 def test_batches_commit_separately_and_progress_is_reported(app):
-    rows = "".join(f"083{i:07d}\n" for i in range(120))
+    rows = "".join(f"083{i:07d},yes\n" for i in range(120))
     seen = []
-    report = run("phone\n" + rows, batch_size=50, progress=seen.append)
+    report = run("phone,consent\n" + rows, batch_size=50, progress=seen.append)
     assert report.imported == 120 and count(Client) == 120
-    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] == len(("phone\n" + rows).encode())
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] == len(("phone,consent\n" + rows).encode())
 
 
 def test_invalid_utf8_refuses_only_that_row(app):
-    data = b"phone,name\n0821234567,Thandi\n0831112222,\xff\xfe\n0841112222,Lerato\n"
+    data = b"consent,phone,name\nyes,0821234567,Thandi\nyes,0831112222,\xff\xfe\nyes,0841112222,Lerato\n"
     report = run(data)
     assert report.imported == 2
     assert report.refused == [{"line": 3, "reason": "is not valid UTF-8 text (save the file as CSV UTF-8)"}]
 
 
 def test_quoted_newlines_keep_line_numbers_right(app):
-    report = run('phone,name\n0821234567,"two\nlines"\nnot a phone,x\n0831112222,"a, b"\n')
+    report = run('consent,phone,name\nyes,0821234567,"two\nlines"\nyes,not a phone,x\nyes,0831112222,"a, b"\n')
     assert report.imported == 1
     assert report.refused == [{"line": 2, "reason": "name: must not contain control characters"},
                               {"line": 4, "reason": "phone: not a phone number (letters or symbols where digits belong)"}]
 
 
 def test_excel_bom_and_blank_lines_are_fine(app):
-    report = run(b"\xef\xbb\xbfphone,name\r\n0821234567,A\r\n\r\n0831112222,B\r\n")
+    report = run(b"\xef\xbb\xbfconsent,phone,name\r\nyes,0821234567,A\r\n\r\nyes,0831112222,B\r\n")
     assert (report.rows, report.imported, report.refused_count) == (2, 2, 0)
+
+
+def test_the_day_she_started_art_is_read_from_its_column(app):
+    report = run("phone,consent,art_last_dispensed,art_days_supply,art_started\n"
+                 f"0821234567,yes,{TODAY.isoformat()},30,2019-05-01\n0831112222,yes,{TODAY.isoformat()},30,2030-01-01\n")
+    assert report.imported == 1
+    assert report.refused[0]["reason"].startswith("art_started: is after the last dispensing")
+    assert db.session.scalar(select(Client.art_started)) == dt.date(2019, 5, 1)
+
+
+def test_a_registers_closed_clients_are_imported_closed_and_planned_nothing(app):
+    from gateway.appointments import plan_ahead
+    from gateway.clients.sites import local_today
+    from gateway.core.models import Reminder
+
+    report = run("phone,consent,art_last_dispensed,art_days_supply,status,closed_reason\n"
+                 f"0821234567,yes,{TODAY.isoformat()},30,closed,transferred_out\n"
+                 f"0831112222,yes,{TODAY.isoformat()},30,,\n"
+                 f"0841112222,yes,{TODAY.isoformat()},30,closed,\n"
+                 f"0851112222,yes,{TODAY.isoformat()},30,active,died\n"
+                 f"0721112222,yes,{TODAY.isoformat()},30,gone,\n")
+    assert report.imported == 2
+    reasons = {r["line"]: r["reason"] for r in report.refused}
+    assert reasons == {4: "closed_reason: is required for a closed client",
+                       5: "closed_reason: only for a closed client (status closed)",
+                       6: "status: must be one of active, closed"}
+    plan_ahead()
+    closed = db.session.scalar(select(Client).where(Client.phone == "+27821234567"))
+    assert (closed.status, closed.closed_reason, closed.closed_on) == ("closed", "transferred_out", local_today("ZA"))
+    planned = set(db.session.scalars(select(Reminder.client_id)))
+    assert planned and closed.id not in planned
+
+
+def test_rows_without_consent_are_refused_naming_consent(app):
+    report = run("phone,consent,hiv_status,infant_date_of_birth,infant_hiv_exposed\n"
+                 f"0821234567,yes,unknown,,\n0831112222,,,,\n0841112222,no,,,\n"
+                 f"0851112222,yes,negative,{DOB},yes\n0721234567,yes,,{DOB},\n")
+    assert report.imported == 2
+    reasons = {r["line"]: r["reason"] for r in report.refused}
+    assert reasons[3].startswith("consent: is required") and reasons[4].startswith("consent: is required")
+    assert reasons[5].startswith("hiv_status: cannot be negative")
+    statuses = dict(db.session.execute(select(Client.phone, Client.hiv_status)).all())
+    assert statuses == {"+27821234567": "unknown", "+27721234567": "positive"}
 
 
 @pytest.mark.parametrize("text,field", [

@@ -35,7 +35,7 @@ def test_cli_refuses_a_region_not_in_the_country_and_creates_nothing(runner):
 
 def _enrol_with_child(client, headers, site_id, phone):
     dob = (local_today("KE") - dt.timedelta(days=20)).isoformat()
-    body = {"phone": phone, "country": "KE", "infants": [{"date_of_birth": dob}]}
+    body = {"phone": phone, "consent": True, "country": "KE", "infants": [{"date_of_birth": dob}]}
     if site_id is not None:
         body["site_id"] = site_id
     r = client.post("/api/v1/clients", json=body, headers=headers)

@@ -31,7 +31,7 @@ def send_due(gateway, at_moment: str) -> str:
 
 def enrol_by_api(gateway, headers, at: dt.datetime, **body):
     with clock.frozen(at):
-        r = gateway.test_client().post("/api/v1/clients", headers=headers, json={"phone": "082 123 4567", **body})
+        r = gateway.test_client().post("/api/v1/clients", headers=headers, json={"consent": True, "phone": "082 123 4567", **body})
     assert r.status_code == 201, r.get_json()
     db.session.rollback()
     return r.get_json()["id"]
@@ -99,7 +99,7 @@ def test_welcome_sms_false_holds_it_back(gateway, at, make_user, held_back):
 
 
 def test_a_bad_welcome_sms_value_is_named_and_changes_nothing(client, admin_headers):
-    r = client.post("/api/v1/clients", headers=admin_headers, json={"phone": "082 123 4567", "welcome_sms": "maybe"})
+    r = client.post("/api/v1/clients", headers=admin_headers, json={"consent": True, "phone": "082 123 4567", "welcome_sms": "maybe"})
     assert r.status_code == 422
     assert r.get_json()["fields"] == {"welcome_sms": "must be true or false"}
     assert db.session.scalar(select(func.count()).select_from(Client)) == 0
@@ -110,7 +110,7 @@ def test_a_retried_enrolment_makes_no_second_welcome(gateway, at, make_user):
     _, headers = make_user("admin")
     enrol_by_api(gateway, headers, dt.datetime(2026, 3, 2, 9, 15))
     with clock.frozen(dt.datetime(2026, 3, 2, 9, 16)):
-        r = gateway.test_client().post("/api/v1/clients", headers=headers, json={"phone": "082 123 4567"})
+        r = gateway.test_client().post("/api/v1/clients", headers=headers, json={"consent": True, "phone": "082 123 4567"})
     assert r.status_code == 409
     assert len(welcomes()) == 1
     # And the database itself refuses a second welcome for her, whoever would try.
@@ -134,11 +134,11 @@ def test_stop_before_the_morning_cancels_her_welcome(gateway, at, make_user):
     assert [m["message"] for m in at.sent] == ["You will get no more reminders. Reply START to get them again."]
 
 
-CSV = (b"phone,language,welcome_sms\n"
-       b"0821234567,en,yes\n"
-       b"0831234567,sw,\n"
-       b"0841234567,en,no\n"
-       b"0851234567,en,perhaps\n")
+CSV = (b"consent,phone,language,welcome_sms\n"
+       b"yes,0821234567,en,yes\n"
+       b"yes,0831234567,sw,\n"
+       b"yes,0841234567,en,no\n"
+       b"yes,0851234567,en,perhaps\n")
 
 
 def test_csv_welcome_sms_column_and_a_second_import_adds_no_welcome(app):
@@ -174,7 +174,7 @@ def test_a_kenyan_client_at_a_site_is_welcomed_in_the_sites_zone(app, make_user)
     db.session.add(site)
     db.session.flush()
     with clock.frozen(dt.datetime(2026, 3, 2, 4, 0)):  # 07:00 in Nairobi
-        enrolment.enrol(enrolment.parse_enrolment({"phone": "0712 345 678", "country": "KE", "site_id": site.id,
+        enrolment.enrol(enrolment.parse_enrolment({"consent": True, "phone": "0712 345 678", "country": "KE", "site_id": site.id,
                                                    "language": "sw"},
                                                   "ZA"), "test")
         db.session.commit()

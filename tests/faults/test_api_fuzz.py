@@ -184,7 +184,7 @@ class World:
                      {"phone": "+27821110002", "site_id": self.site_ids[1], "programme": "pregnant",
                       "expected_delivery_date": "2026-06-01"},
                      {"phone": "+27821110003"}):
-            answer = client.post(f"{PREFIX}/clients", json=body, headers=self.admin)
+            answer = client.post(f"{PREFIX}/clients", json={"consent": True, **body}, headers=self.admin)
             assert answer.status_code == 201, answer.get_json()
             self.client_ids.append(answer.get_json()["id"])
             self.infant_ids += [i["id"] for i in answer.get_json()["infants"]]

@@ -103,9 +103,9 @@ def _phone(kind: int, thread: int, i: int) -> str:
 
 def seed(people_by_thread: dict[int, list[Person]]) -> None:
     """Every client, by the CSV import (bulk, one transaction): ART clients in every offered language."""
-    rows = ["phone,language,art_last_dispensed,art_days_supply"]
+    rows = ["consent,phone,language,art_last_dispensed,art_days_supply"]
     for people in people_by_thread.values():
-        rows += [f"{p.phone},{p.language},{(TODAY - dt.timedelta(days=20)).isoformat()},30"
+        rows += [f"yes,{p.phone},{p.language},{(TODAY - dt.timedelta(days=20)).isoformat()},30"
                  for p in people if p.known]
     report = importer.import_csv(io.BytesIO("\n".join(rows).encode()), default_country="ZA", actor="test",
                                  batch_size=10_000)

@@ -12,7 +12,8 @@ from gateway.i18n import CatalogueError, check_catalogues, gaps, read_catalogue,
 SENT_BY_NAME = [
     "sms.reminder.before", "sms.reminder.today", "sms.reminder.missed", "sms.opt_out.confirm", "sms.opt_in.confirm",
     "sms.welcome",
-    "label.art_refill", "label.immunisation", "label.infant_hiv_test", "label.own_visit", "label.join_and",
+    "label.art_refill", "label.child_art_refill", "label.immunisation", "label.infant_hiv_test", "label.own_visit",
+    "label.join_and", "sms.explicit.label.child_art_refill",
     "sms.explicit.label.art_refill", "sms.explicit.label.infant_hiv_test", "sms.explicit.label.immunisation",
     "date.weekdays", "date.months", "date.short", "date.with_year", "keywords.stop", "keywords.start",
 ]

@@ -6,7 +6,7 @@ from gateway import i18n, translations
 from gateway.core.countries import LANGUAGES
 
 BUDGET = translations.SMS_PARTS  # SMS parts per message, for every template
-KINDS = ("art_refill", "immunisation", "infant_hiv_test")
+KINDS = ("art_refill", "child_art_refill", "immunisation", "infant_hiv_test")
 # The longest USSD code a programme is likely to be given (the welcome SMS names it).
 LONGEST_CODE = translations.LONGEST_CODE
 
@@ -20,7 +20,7 @@ def test_every_template_fits_one_sms_with_the_longest_realistic_params(lang, key
 
 def test_the_worst_case_joins_the_longest_labels_explicit_ones_included():
     assert translations.worst_sms("en", "sms.reminder.before") == (
-        "Reminder: ARV refill and your baby's vaccination and your baby's HIV test on Fri 10 Mar. "
+        "Reminder: ARV refill and your child's ARV refill and your baby's HIV test on Fri 10 Mar. "
         "Please come to the clinic.")
 
 

@@ -225,11 +225,11 @@ def test_cli_export_and_import(runner, tmp_path):
 
 def test_the_api_refuses_an_incomplete_language_naming_the_field(client, admin_headers):
     r = client.post("/api/v1/clients", headers=admin_headers,
-                    json={"phone": "082 123 4567", "language": LANG})
+                    json={"phone": "082 123 4567", "consent": True, "language": LANG})
     assert r.status_code == 422
     assert "language" in r.get_json()["fields"] and "not offered" in r.get_json()["fields"]["language"]
     fake_all()
     r = client.post("/api/v1/clients", headers=admin_headers,
-                    json={"phone": "082 123 4567", "language": LANG})
+                    json={"phone": "082 123 4567", "consent": True, "language": LANG})
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["language"] == LANG

@@ -212,17 +212,13 @@ def test_the_packaged_file_has_the_contract_codes():
     assert "SELECT" not in path_text.upper().replace("SELECTED", "")  # queries live in code, not in the file
 
 
-def test_closed_clients_leave_the_counts_from_their_closing_day(world, monkeypatch):
-    """Closing clients (clients.status, clients.closed_on) lands separately: here the filter is switched on
-    by pointing it at two existing columns standing in for them."""
+def test_closed_clients_leave_the_counts_from_their_closing_day(world):
+    """A closed client (clients.status, clients.closed_on) leaves every count from the day she was closed."""
     c2, c4 = world["clients"][1], world["clients"][3]
-    c2.language, c2.art_last_dispensed = "closed", D(2026, 10, 7)  # her refill of 10 October leaves the counts
-    c4.language, c4.art_last_dispensed = "closed", D(2026, 10, 20)  # her refill was "lost" on 8 October: counted
-    world["clients"][0].art_last_dispensed = D(2026, 10, 1)  # a date, but not closed: counted
+    c2.status, c2.closed_reason, c2.closed_on = "closed", "transferred_out", D(2026, 10, 7)  # her refill of 10 October leaves the counts
+    c4.status, c4.closed_reason, c4.closed_on = "closed", "moved_away", D(2026, 10, 20)  # her refill was "lost" on 8 October: counted
+    world["clients"][0].closed_on = D(2026, 10, 1)  # a date, but not closed (reopened): counted
     db.session.commit()
-    assert str(indicators.still_open(D(2026, 10, 1))) == "true"  # off until the columns exist
-    monkeypatch.setattr(indicators, "CLOSED_STATUS_COLUMN", "language")
-    monkeypatch.setattr(indicators, "CLOSED_ON_COLUMN", "art_last_dispensed")
     october = {code: v["2026-10"] for code, v in totals(compute([OCT], [world["a"].id], today=TODAY)).items()}
     assert october["art_refills_due"] == 1 and october["art_refills_on_time"] == 1
     assert october["art_lost"] == 1

@@ -68,7 +68,7 @@ def test_a_pass_renews_its_short_lock_after_each_batch(app, monkeypatch):
 
 
 def test_flask_worker_sends_due_reminders_by_itself(app, settings):
-    data = enrolment.parse_enrolment({"phone": "0821234567", "infants": [{"date_of_birth": "2026-01-01"}],
+    data = enrolment.parse_enrolment({"phone": "0821234567", "consent": True, "infants": [{"date_of_birth": "2026-01-01"}],
                                       "welcome_sms": False}, "ZA")  # the reminder alone
     client = enrolment.enrol(data, "test")
     appointments.refresh(client)

@@ -3,7 +3,10 @@ import datetime as dt
 
 import pytest
 
-COORD_MAIN = "CON Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs"
+COORD_MAIN = ("CON Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs\n"
+              "4. Close a file\n5. Baby's test result")
+CONSENT = "CON Has the client agreed to get SMS reminders?\n1. Yes\n2. No"
+HIV_STATUS = "CON Client's HIV status:\n1. Positive\n2. Negative\n3. Unknown\n0. Back"
 LANGS = "1. English\n2. Português\n3. Kiswahili"  # the languages offered; the others are incomplete
 
 
@@ -20,29 +23,44 @@ def coordinator(phone, pins):
 def test_enrol_a_mother_with_her_baby(coordinator):
     p = coordinator()
     assert p.send("1") == "CON Client's phone number:\n0. Back"
-    assert p.send("082 123 4567") == "CON Programme:\n1. Pregnant\n2. Mother with baby\n3. ART only\n0. Back"
+    assert p.send("082 123 4567") == CONSENT
+    assert p.send("1") == "CON Programme:\n1. Pregnant\n2. Mother with baby\n3. ART only\n0. Back"
     assert p.send("2") == "CON Baby's date of birth (DDMMYYYY):\n0. Back"
-    assert p.send("01102025") == f"CON Client's language:\n{LANGS}\n0. Back"
+    assert p.send("01102025") == HIV_STATUS
+    assert p.send("1") == f"CON Client's language:\n{LANGS}\n0. Back"
     assert p.send("3") == ("CON Enrol +27821234567?\nMother with baby: Wed 1 Oct 2025\nLanguage: Kiswahili\n"
                            "1. Yes\n2. No\n3. Yes, no SMS now")
     assert p.send("1") == "END Enrolled +27821234567. The client will get reminders by SMS."
-    assert p.effects == [{"action": "enrol_client", "phone": "+27821234567", "programme": "mother",
-                          "date": "2025-10-01", "language": "sw"}]
+    assert p.effects == [{"action": "enrol_client", "consent": True, "phone": "+27821234567", "programme": "mother",
+                          "date": "2025-10-01", "language": "sw", "hiv_status": "positive"}]
 
 
-@pytest.mark.parametrize("choice,prompt,typed,programme", [
-    ("1", "Expected delivery date (DDMMYYYY):", "15032026", "pregnant"),
-    ("3", "Next medicine pick-up date (DDMMYYYY):", "23122025", "art"),
+def test_enrol_without_her_consent_ends_and_keeps_nothing(coordinator):
+    p = coordinator()
+    p.send("1")
+    assert p.send("0821234567") == CONSENT
+    assert p.send("2") == "END Not enrolled. A client is enrolled only once she agrees."
+    assert p.effects == []
+
+
+@pytest.mark.parametrize("choice,prompt,typed,programme,status", [
+    ("1", "Expected delivery date (DDMMYYYY):", "15032026", "pregnant", "unknown"),
+    ("3", "Next medicine pick-up date (DDMMYYYY):", "23122025", "art", "positive"),
 ])
-def test_enrol_each_programme_asks_its_own_date(coordinator, choice, prompt, typed, programme):
+def test_enrol_each_programme_asks_its_own_date(coordinator, choice, prompt, typed, programme, status):
     p = coordinator()
     p.send("1")
     p.send("0821234567")
+    p.send("1")  # she agreed
     assert p.send(choice) == f"CON {prompt}\n0. Back"
-    assert p.send(typed).startswith("CON Client's language:")
+    if programme == "art":  # on ART: positive, not asked
+        assert p.send(typed).startswith("CON Client's language:")
+    else:
+        assert p.send(typed) == HIV_STATUS
+        assert p.send("3").startswith("CON Client's language:")
     p.send("1")
     p.send("1")
-    assert p.effects[0]["programme"] == programme
+    assert (p.effects[0]["programme"], p.effects[0]["hiv_status"]) == (programme, status)
     assert p.effects[0]["date"] == dt.date(int(typed[4:]), int(typed[2:4]), int(typed[:2])).isoformat()
 
 
@@ -51,6 +69,7 @@ def test_enrol_refuses_a_bad_number_and_dates_on_the_wrong_side_of_today(coordin
     p.send("1")
     assert p.send("12345") == "CON Invalid phone number.\nClient's phone number:\n0. Back"
     p.send("0821234567")
+    p.send("1")  # she agreed
     p.send("1")  # pregnant: the delivery date cannot have passed
     assert p.send("01012025") == "CON That date has passed.\nExpected delivery date (DDMMYYYY):\n0. Back"
     assert p.send("01012030") == "CON That date is too far ahead.\nExpected delivery date (DDMMYYYY):\n0. Back"
@@ -61,16 +80,16 @@ def test_enrol_refuses_a_bad_number_and_dates_on_the_wrong_side_of_today(coordin
 
 def test_enrol_without_the_welcome_sms_for_a_shared_phone(coordinator):
     p = coordinator()
-    for answer in ("1", "0821234567", "3", "23122025", "1"):
+    for answer in ("1", "0821234567", "1", "3", "23122025", "1"):  # consent, ART, next pick-up, English
         p.send(answer)
     assert p.send("3") == "END Enrolled +27821234567. No welcome SMS now (shared phone); reminders will follow."
-    assert p.effects == [{"action": "enrol_client", "welcome_sms": False, "phone": "+27821234567",
-                          "programme": "art", "date": "2025-12-23", "language": "en"}]
+    assert p.effects == [{"action": "enrol_client", "consent": True, "welcome_sms": False, "phone": "+27821234567",
+                          "programme": "art", "hiv_status": "positive", "date": "2025-12-23", "language": "en"}]
 
 
 def test_enrol_no_changes_nothing(coordinator):
     p = coordinator()
-    for answer in ("1", "0821234567", "1", "15032026", "1"):
+    for answer in ("1", "0821234567", "1", "1", "15032026", "2", "1"):
         p.send(answer)
     assert p.send("2") == COORD_MAIN
     assert p.effects == []
@@ -119,15 +138,40 @@ def test_a_coordinator_without_a_pin_gets_no_menu(phone):
 def test_kiswahili_coordinator_enrols(phone, pins):
     p = phone("coordinator", language="sw", pin_set=True, verify_pin=pins.verify, country="KE")
     assert p.dial() == "CON Weka PIN yako ya tarakimu 4:"
-    assert p.send("1234") == "CON Menyu ya mratibu\n1. Sajili mteja\n2. Miadi ijayo ya mteja\n3. Maombi ya kupigiwa leo"
+    assert p.send("1234") == ("CON Menyu ya mratibu\n1. Sajili mteja\n2. Miadi ijayo ya mteja\n"
+                              "3. Maombi ya kupigiwa leo\n4. Funga faili\n5. Kipimo cha mtoto")
     p.send("1")
-    assert p.send("0712 345 678") == "CON Mpango:\n1. Mjamzito\n2. Mama mwenye mtoto\n3. ARV pekee\n0. Rudi"
+    assert p.send("0712 345 678") == "CON Je, mteja amekubali kupokea vikumbusho kwa SMS?\n1. Ndiyo\n2. Hapana"
+    assert p.send("1") == "CON Mpango:\n1. Mjamzito\n2. Mama mwenye mtoto\n3. ARV pekee\n0. Rudi"
     p.send("1")
-    p.send("15032026")
+    assert p.send("15032026") == "CON Hali ya VVU ya mteja:\n1. Chanya\n2. Hasi\n3. Haijulikani\n0. Rudi"
+    p.send("2")
     assert p.send("3") == ("CON Msajili +254712345678?\nMjamzito: Jumapili 15 Mac 2026\nLugha: Kiswahili\n"
                            "1. Ndiyo\n2. Hapana\n3. Ndiyo, bila SMS sasa")
     assert p.send("1") == "END +254712345678 amesajiliwa. Mteja atapokea vikumbusho kwa SMS."
     assert p.effects[0]["language"] == "sw"
+
+
+def test_close_a_clients_file(coordinator):
+    p = coordinator()
+    assert p.send("4") == "CON Client's phone number:\n0. Back"
+    assert p.send("0821234567") == ("CON Why is her file closed?\n1. Transferred out\n2. Died\n3. Moved away\n"
+                                    "4. Declined\n5. Other\n0. Back")
+    assert p.send("1") == "CON Close the file of +27821234567? No more SMS will be sent to her.\n1. Yes\n2. No"
+    assert p.send("1") == "END File of +27821234567 closed. No more SMS will be sent to her."
+    assert p.effects == [{"action": "close_client", "phone": "+27821234567", "reason": "transferred_out"}]
+
+
+def test_record_a_babys_test_result(coordinator):
+    p = coordinator()
+    assert p.send("5") == "CON Mother's phone number:\n0. Back"
+    assert p.send("0821234567") == "CON Baby's date of birth (DDMMYYYY):\n0. Back"
+    assert p.send("01102025") == "CON Date of the test (DDMMYYYY):\n0. Back"
+    assert p.send("12112025") == "CON Result:\n1. Negative\n2. Positive\n3. Indeterminate\n0. Back"
+    assert p.send("2") == "CON Record this result for the baby of +27821234567?\n1. Yes\n2. No"
+    assert p.send("1") == "END Result recorded for the baby of +27821234567."
+    assert p.effects == [{"action": "record_test_result", "phone": "+27821234567", "date_of_birth": "2025-10-01",
+                          "date": "2025-11-12", "result": "positive"}]
 
 
 # ------------------------------------------------------------------ unknown numbers

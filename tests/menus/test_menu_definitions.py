@@ -184,7 +184,8 @@ def test_every_action_the_adapter_implements_is_known():
         "record_pickup": ("months",), "register_baby": ("date_of_birth",), "set_language": ("lang",),
         "set_reminder_time": ("slot",), "opt_out": (), "opt_in": (), "set_pin": ("pin",),
         "request_callback": (), "request_enrolment": (),
-        "enrol_client": ("phone", "programme", "date", "language"),
+        "enrol_client": ("phone", "programme", "date", "language", "hiv_status"),
+        "close_client": ("phone", "reason"), "record_test_result": ("phone", "date_of_birth", "date", "result"),
     }
     used = {s.effect["action"] for name in menus.MENU_NAMES for s in menus.get(name).screens.values() if s.effect}
     assert used == set(menus.ACTIONS)

@@ -23,8 +23,8 @@ def enrol_due_today(n=1, first=1000):
         clients = []
         for i in range(n):
             data = enrolment.parse_enrolment(
-                {"phone": f"083{first + i:07d}", "infants": [{"date_of_birth": "2026-03-02"}],
-                 "welcome_sms": False}, "ZA")  # reminders only (tests/test_welcome.py: the welcome)
+                {"phone": f"083{first + i:07d}", "consent": True, "infants": [{"date_of_birth": "2026-03-02"}],
+                 "welcome_sms": False}, "ZA")  # reminders only (tests/clients/test_welcome.py: the welcome)
             client = enrolment.enrol(data, "test")
             appointments.refresh(client)
             clients.append(client)
@@ -85,7 +85,7 @@ def test_a_job_run_twice_sends_once(gateway, at):
 def test_a_pickup_recorded_after_queueing_cancels_the_stale_message(gateway, at):
     """The reminder changed between the pass and the send job: the job sends nothing."""
     with clock.frozen(NOW - dt.timedelta(days=1)):
-        data = enrolment.parse_enrolment({"phone": "0831110000",
+        data = enrolment.parse_enrolment({"phone": "0831110000", "consent": True,
                                           "art": {"last_dispensed": "2026-02-01", "days_supply": 30},
                                           "welcome_sms": False}, "ZA")
         client = enrolment.enrol(data, "test")

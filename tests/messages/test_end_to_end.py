@@ -29,7 +29,7 @@ def test_enrol_remind_deliver_stop(gateway, at, make_user):
     api = gateway.test_client()
     with clock.frozen(ENROLLED):
         r = api.post("/api/v1/clients", headers=headers, json={
-            "phone": "082 123 4567",
+            "phone": "082 123 4567", "consent": True,
             "welcome_sms": False,  # this test follows her reminders; tests/test_welcome.py follows the welcome
             "art": {"last_dispensed": "2026-02-02", "days_supply": 30},  # pick-up due 2026-03-04, in 2 days
             "infants": [{"date_of_birth": "2026-03-02", "hiv_exposed": True}],  # born today

@@ -37,7 +37,7 @@ def test_api_answers_alike_whatever_the_reason(app, client, sites, enrol, make_u
     nurse, admin = _tokens(make_user)
     answers = []
     for phone in (ELSEWHERE, NO_SITE, ELSEWHERE):  # the last: a second try while the first waits
-        r = client.post("/api/v1/clients", headers=nurse, json={"phone": phone, "country": "ZA", "name": "X"})
+        r = client.post("/api/v1/clients", headers=nurse, json={"consent": True, "phone": phone, "country": "ZA", "name": "X"})
         answers.append((r.status_code, r.get_data(as_text=True), sorted(r.headers.keys())))
     assert answers[0][0] == 202 and answers[0][1].strip() == '{"status":"pending_approval"}'
     assert answers[0] == answers[1] == answers[2]
@@ -47,8 +47,8 @@ def test_api_answers_alike_whatever_the_reason(app, client, sites, enrol, make_u
     assert [(t.client_id, t.details["from_site_id"], t.details["to_site_id"]) for t in tasks] == [
         (elsewhere.id, ke.id, za.id), (no_site.id, None, za.id)]
     # A number enrolled nowhere is enrolled at once, as before; an admin still gets 409 for a taken number.
-    assert client.post("/api/v1/clients", headers=nurse, json={"phone": NEW, "country": "ZA"}).status_code == 201
-    assert client.post("/api/v1/clients", headers=admin, json={"phone": ELSEWHERE, "country": "ZA"}).status_code == 409
+    assert client.post("/api/v1/clients", headers=nurse, json={"consent": True, "phone": NEW, "country": "ZA"}).status_code == 201
+    assert client.post("/api/v1/clients", headers=admin, json={"consent": True, "phone": ELSEWHERE, "country": "ZA"}).status_code == 409
     # Nor does any read tell her: by phone she finds no one, by id a 404.
     assert client.get(f"/api/v1/clients?phone={ELSEWHERE}", headers=nurse).get_json() == {"clients": []}
     assert client.get(f"/api/v1/clients/{elsewhere.id}", headers=nurse).status_code == 404
@@ -69,7 +69,7 @@ def test_api_phone_change_to_a_number_enrolled_elsewhere(app, client, sites, enr
 def test_csv_counts_them_as_sent_for_approval(app, client, sites, enrol, make_user):
     za, _, elsewhere, _ = _setup(sites, enrol)
     nurse, _ = _tokens(make_user)
-    body = f"phone,name\n{ELSEWHERE},A\n{NO_SITE},B\n{NEW},C\n".encode()
+    body = f"consent,phone,name\nyes,{ELSEWHERE},A\nyes,{NO_SITE},B\nyes,{NEW},C\n".encode()
     r = client.post(f"/api/v1/clients/import?site_id={za.id}", headers={**nurse, "Content-Type": "text/csv"},
                     data=body)
     report = r.get_json()

@@ -80,7 +80,7 @@ def test_api_erases_her_and_the_number_can_be_enrolled_again(app, client, her, m
     # A send job queued before the erasure carries her message's id: it finds nothing to send.
     counts = dispatch.send_messages([queued_id])
     assert counts.not_claimed == 1 and _count(Message) == 0
-    again = client.post("/api/v1/clients", headers=headers, json={"phone": PHONE, "country": "ZA"})
+    again = client.post("/api/v1/clients", headers=headers, json={"consent": True, "phone": PHONE, "country": "ZA"})
     assert again.status_code == 201
 
 

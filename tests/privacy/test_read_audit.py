@@ -60,7 +60,7 @@ def test_console_reads_are_audited(app, sites, people, enrol, as_role):
 
 def test_api_reads_are_audited(app, client, make_user):
     _, headers = make_user("admin")
-    created = client.post("/api/v1/clients", headers=headers, json={"phone": PHONE, "country": "ZA"}).get_json()
+    created = client.post("/api/v1/clients", headers=headers, json={"consent": True, "phone": PHONE, "country": "ZA"}).get_json()
     token_actor = [e.actor for e in _reads("client.enrolled")][0]
     assert client.get(f"/api/v1/clients/{created['id']}", headers=headers).status_code == 200
     assert client.get(f"/api/v1/clients?phone=0821234567", headers=headers).status_code == 200

@@ -22,7 +22,7 @@ def at_now(app):
 
 
 def enrol(client, headers, **body):
-    r = client.post("/api/v1/clients", json={"phone": "082 123 4567", **body}, headers=headers)
+    r = client.post("/api/v1/clients", json={"phone": "082 123 4567", "consent": True, **body}, headers=headers)
     assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
 
@@ -232,8 +232,8 @@ def test_plan_ahead_plans_visits_as_days_go_by(client, admin_headers, app):
 
 def test_csv_imported_clients_are_planned_ahead(app, at_now, tmp_path, runner):
     path = tmp_path / "register.csv"
-    path.write_text("phone,art_last_dispensed,art_days_supply,infant_date_of_birth\n"
-                    "0821234567,2026-02-03,30,\n0831112222,,,2026-03-01\n")
+    path.write_text("consent,phone,art_last_dispensed,art_days_supply,infant_date_of_birth\n"
+                    "yes,0821234567,2026-02-03,30,\nyes,0831112222,,,2026-03-01\n")
     result = runner.invoke(args=["clients", "import", str(path)])
     assert result.exit_code == 0, result.output
     kinds = db.session.execute(select(Appointment.kind).distinct()).scalars().all()

@@ -102,7 +102,7 @@ def make_client(app):
     """Enrol a client through the one enrolment path (``body`` as the JSON API takes it) and plan her visits."""
     def make(phone: str = CLIENT_PHONE, site_name: str | None = "Khayelitsha", pin: str | None = None,
              **body) -> Client:
-        body = {"phone": phone, "country": "ZA", **body}
+        body = {"phone": phone, "country": "ZA", "consent": True, **body}
         if site_name:
             body["site_id"] = site(site_name).id
         data = enrolment.parse_enrolment(body, "ZA")

@@ -377,7 +377,7 @@ def test_a_date_the_menu_accepts_but_enrolment_refuses_says_it_did_not_work(at, 
     session = at(COORDINATOR_PHONE)
     # 44 weeks ahead passes the menu's check; enrolment takes at most 300 days.
     late = (TODAY + dt.timedelta(days=305)).strftime("%d%m%Y")
-    assert session.play("2468", "1", "0821234567", "1", late, "1", "1") == \
+    assert session.play("2468", "1", "0821234567", "1", "1", late, "3", "1", "1") == \
         "END Sorry, that did not work. Please try again later."
     assert count(Client) == 0
 

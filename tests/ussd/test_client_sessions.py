@@ -132,7 +132,7 @@ def test_collected_medicine_refuses_what_is_not_offered_and_asks_again(at, clien
 
 @pytest.mark.parametrize("lang", ["en", "sw"])
 def test_register_baby_refuses_impossible_dates_then_registers_an_exposed_infant(at, make_client, lang):
-    client = make_client(language=lang)
+    client = make_client(language=lang, hiv_status="positive")  # her baby is exposed exactly when she is positive
     session = at(CLIENT_PHONE)
     session.dial()
     assert session.send("3") == "CON " + BABY_PROMPT[lang]

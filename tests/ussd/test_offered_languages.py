@@ -32,6 +32,6 @@ def test_a_coordinator_enrols_only_in_an_offered_language(at, make_coordinator):
     make_coordinator()
     session = at(COORDINATOR_PHONE)
     session.dial()
-    screen = session.play("2468", "1", "082 123 4567", "2", "01102025")
+    screen = session.play("2468", "1", "082 123 4567", "1", "2", "01102025", "1")  # consent, mother, birth, positive
     assert screen == "CON Client's language:\n1. English\n2. Português\n3. Kiswahili\n0. Back"
     assert session.send("4") == "CON Invalid choice.\nClient's language:\n1. English\n2. Português\n3. Kiswahili\n0. Back"

@@ -28,8 +28,10 @@ UNKNOWN = {
            "END Asante. Mhudumu wa afya atakupigia simu hivi karibuni."),
 }
 COORDINATOR_MAIN = {
-    "en": "CON Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs",
-    "sw": "CON Menyu ya mratibu\n1. Sajili mteja\n2. Miadi ijayo ya mteja\n3. Maombi ya kupigiwa leo",
+    "en": ("CON Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs\n"
+           "4. Close a file\n5. Baby's test result"),
+    "sw": ("CON Menyu ya mratibu\n1. Sajili mteja\n2. Miadi ijayo ya mteja\n3. Maombi ya kupigiwa leo\n"
+           "4. Funga faili\n5. Kipimo cha mtoto"),
 }
 LANGUAGES_EN = "CON Client's language:\n1. English\n2. Português\n3. Kiswahili\n0. Back"  # the offered ones
 
@@ -93,10 +95,12 @@ def test_a_coordinator_enrols_a_pregnant_client(at, make_coordinator):
     assert session.send("2468") == COORDINATOR_MAIN["en"]
     assert session.send("1") == "CON Client's phone number:\n0. Back"
     assert session.send("082 123") == "CON Invalid phone number.\nClient's phone number:\n0. Back"
-    assert session.send("082 123 4567") == "CON Programme:\n1. Pregnant\n2. Mother with baby\n3. ART only\n0. Back"
+    assert session.send("082 123 4567") == "CON Has the client agreed to get SMS reminders?\n1. Yes\n2. No"
+    assert session.send("1") == "CON Programme:\n1. Pregnant\n2. Mother with baby\n3. ART only\n0. Back"
     assert session.send("1") == "CON Expected delivery date (DDMMYYYY):\n0. Back"
     assert session.send("24112025") == "CON That date has passed.\nExpected delivery date (DDMMYYYY):\n0. Back"
-    assert session.send("01062026") == LANGUAGES_EN
+    assert session.send("01062026") == "CON Client's HIV status:\n1. Positive\n2. Negative\n3. Unknown\n0. Back"
+    assert session.send("2") == LANGUAGES_EN
     confirm = session.send("1")
     assert confirm == "CON Enrol +27821234567?\nPregnant: Mon 1 Jun 2026\nLanguage: English\n1. Yes\n2. No\n" \
         "3. Yes, no SMS now"
@@ -105,6 +109,7 @@ def test_a_coordinator_enrols_a_pregnant_client(at, make_coordinator):
     client = db.session.scalar(select(Client))
     assert (client.phone, client.programme, client.expected_delivery_date, client.language, client.country) == \
         (CLIENT_PHONE, "pregnant", dt.date(2026, 6, 1), "en", "ZA")
+    assert client.hiv_status == "negative"
     assert client.site_id == user.sites[0].id and client.consent_at == NOW
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action.in_(["client.enrolled", "ussd.enrol_client"]))
                                  .order_by(AuditEntry.id)).all()
@@ -119,16 +124,17 @@ def test_a_coordinator_enrols_a_pregnant_client(at, make_coordinator):
 def test_a_coordinator_enrols_a_mother_with_her_baby(at, make_coordinator):
     make_coordinator()
     session = _coordinator_session(at)
-    session.play("1", "0831234567")
+    session.play("1", "0831234567", "1")
     assert session.send("2") == "CON Baby's date of birth (DDMMYYYY):\n0. Back"
     session.send("01102025")
+    session.send("1")  # positive
     assert session.send("3") == \
         "CON Enrol +27831234567?\nMother with baby: Wed 1 Oct 2025\nLanguage: Kiswahili\n1. Yes\n2. No\n" \
         "3. Yes, no SMS now"
     assert session.send("1") == "END Enrolled +27831234567. The client will get reminders by SMS."
     client = db.session.scalar(select(Client))
     infant = db.session.scalar(select(Infant))
-    assert (client.programme, client.language) == ("mother", "sw")
+    assert (client.programme, client.language, client.hiv_status) == ("mother", "sw", "positive")
     assert (infant.client_id, infant.date_of_birth, infant.hiv_exposed) == (client.id, dt.date(2025, 10, 1), True)
     assert count(Appointment, Appointment.infant_id == infant.id) > 5
 
@@ -137,13 +143,13 @@ def test_a_coordinator_enrols_a_mother_with_her_baby(at, make_coordinator):
 def test_a_coordinator_enrols_a_client_on_art_only(at, make_coordinator, typed, pickup):
     make_coordinator()
     session = _coordinator_session(at)
-    session.play("1", "0841234567")
+    session.play("1", "0841234567", "1")
     assert session.send("3") == "CON Next medicine pick-up date (DDMMYYYY):\n0. Back"
     session.send(typed)
     session.send("2")
     assert session.send("1") == "END Enrolled +27841234567. The client will get reminders by SMS."
     client = db.session.scalar(select(Client))
-    assert client.programme == "art" and client.language == "pt"
+    assert client.programme == "art" and client.language == "pt" and client.hiv_status == "positive"
     refill = db.session.scalar(select(Appointment).where(Appointment.kind == "art_refill"))
     assert (refill.status, refill.due_date) == ("due", pickup)
     assert client.art_last_dispensed <= TODAY
@@ -152,8 +158,8 @@ def test_a_coordinator_enrols_a_client_on_art_only(at, make_coordinator, typed, 
 def test_a_coordinator_enrols_a_shared_phone_without_the_welcome_sms(at, make_coordinator):
     make_coordinator()
     session = _coordinator_session(at)
-    session.play("1", "0841234567")
-    session.send("3")
+    session.play("1", "0841234567", "1")  # she agreed
+    session.send("3")  # on ART
     session.send("01122025")
     session.send("1")  # English
     assert session.send("3") == "END Enrolled +27841234567. No welcome SMS now (shared phone); reminders will follow."
@@ -170,7 +176,8 @@ def test_a_coordinator_in_kiswahili_enrols_and_is_told_when_the_number_is_enroll
     session = _coordinator_session(at, "+255712345679")
     assert session.screens[-1] == COORDINATOR_MAIN["sw"]
     assert session.send("1") == "CON Namba ya simu ya mteja:\n0. Rudi"
-    assert session.send("0712345670") == "CON Mpango:\n1. Mjamzito\n2. Mama mwenye mtoto\n3. ARV pekee\n0. Rudi"
+    session.send("0712345670")
+    assert session.send("1") == "CON Mpango:\n1. Mjamzito\n2. Mama mwenye mtoto\n3. ARV pekee\n0. Rudi"
     assert session.send("3") == "CON Tarehe ya kuchukua dawa tena (DDMMYYYY):\n0. Rudi"
     session.send("01122025")
     assert session.send("3") == \
@@ -181,7 +188,7 @@ def test_a_coordinator_in_kiswahili_enrols_and_is_told_when_the_number_is_enroll
     assert (client.country, client.site.name) == ("TZ", "Dar")
 
     again = _coordinator_session(at, "+255712345679")
-    assert again.play("1", "0712345670", "1", "01062026", "3", "1") == "END +255712345670 tayari amesajiliwa."
+    assert again.play("1", "0712345670", "1", "1", "01062026", "3", "3", "1") == "END +255712345670 tayari amesajiliwa."
     assert count(Client) == 1 and audit_actions("client.enrolled") == ["client.enrolled"]
 
 
@@ -189,7 +196,7 @@ def test_enrolling_a_number_already_enrolled_at_her_site_says_so(at, make_coordi
     make_client(phone=OTHER_PHONE)
     make_coordinator()
     session = _coordinator_session(at)
-    assert session.play("1", "0831234567", "1", "01062026", "1", "1") == "END +27831234567 is already enrolled."
+    assert session.play("1", "0831234567", "1", "1", "01062026", "3", "1", "1") == "END +27831234567 is already enrolled."
     assert count(Client) == 1 and count(AuditEntry, AuditEntry.action == "ussd.enrol_client") == 0
 
 
@@ -198,20 +205,20 @@ def test_enrolling_a_number_enrolled_at_another_site_goes_to_the_admin(at, make_
     elsewhere = make_client(phone=OTHER_PHONE, site_name="Elsewhere")
     make_coordinator()
     session = _coordinator_session(at)
-    assert session.play("1", "0831234567", "1", "01062026", "1", "1") == \
+    assert session.play("1", "0831234567", "1", "1", "01062026", "1", "1", "1") == \
         "END +27831234567: sent to the programme admin for approval."
     task = db.session.scalar(select(Task).where(Task.kind == "transfer_request"))
     assert task.client_id == elsewhere.id and task.details["to_site_id"] == site("Khayelitsha").id
     assert count(Client) == 1 and count(AuditEntry, AuditEntry.action == "ussd.enrol_client") == 0
     again = _coordinator_session(at)  # asking again hands on nothing twice
-    assert again.play("1", "0831234567", "1", "01062026", "1", "1").endswith("sent to the programme admin for approval.")
+    assert again.play("1", "0831234567", "1", "1", "01062026", "1", "1", "1").endswith("sent to the programme admin for approval.")
     assert count(Task, Task.kind == "transfer_request") == 1
 
 
 def test_a_coordinator_answering_no_enrols_no_one(at, make_coordinator):
     make_coordinator()
     session = _coordinator_session(at)
-    assert session.play("1", "0821234567", "1", "01062026", "1", "2") == COORDINATOR_MAIN["en"]
+    assert session.play("1", "0821234567", "1", "1", "01062026", "3", "1", "2") == COORDINATOR_MAIN["en"]
     assert count(Client) == 0
 
 

@@ -87,6 +87,8 @@ def send_one_off(client: Client, key: str, actor: str) -> Message:
     choice = next((c for c in one_off_messages(client) if c.key == key), None)
     if choice is None:
         raise ValidationError("choose one of the messages offered", {"template": "choose one of the messages offered"})
+    if client.status == "closed":
+        raise ValidationError("she is closed", {"template": "she is closed: nothing is sent to her; reopen her first"})
     if client.opted_out:
         raise ValidationError("she asked for no SMS", {"template": "she stopped SMS; restart them first"})
     if client.phone_flag:

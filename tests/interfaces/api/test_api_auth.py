@@ -44,7 +44,7 @@ def test_coordinators_see_only_their_sites(client, make_user):
     _, north = make_user("coordinator", sites=["North clinic"])
     _, south = make_user("coordinator", sites=["South clinic"])
     _, admin = make_user("admin")
-    r = client.post("/api/v1/clients", json={"phone": "0821234567"}, headers=north)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "0821234567"}, headers=north)
     assert r.status_code == 201
     cid = r.get_json()["id"]
     assert client.get(f"/api/v1/clients/{cid}", headers=north).status_code == 200
@@ -55,13 +55,13 @@ def test_coordinators_see_only_their_sites(client, make_user):
                       headers=south).get_json()["clients"] == []
     # ...and cannot put a client into someone else's site.
     south_site = client.get(f"/api/v1/clients/{cid}", headers=north).get_json()["site_id"] + 1
-    r = client.post("/api/v1/clients", json={"phone": "0831112222", "site_id": south_site}, headers=north)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "0831112222", "site_id": south_site}, headers=north)
     assert r.status_code == 422 and "site_id" in r.get_json()["fields"]
 
 
 def test_coordinator_without_site_cannot_enrol(client, make_user):
     _, headers = make_user("coordinator")
-    r = client.post("/api/v1/clients", json={"phone": "0821234567"}, headers=headers)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "0821234567"}, headers=headers)
     assert r.status_code == 422 and "site_id" in r.get_json()["fields"]
 
 

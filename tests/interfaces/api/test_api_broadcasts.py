@@ -26,7 +26,7 @@ def world(client, make_user):
     b_user, b = make_user("coordinator", sites=["Site B"])
     site_a, site_b = a_user.sites[0].id, b_user.sites[0].id
     for phone, site in (("082 100 0001", site_a), ("082 100 0002", site_a), ("082 100 0003", site_b)):
-        r = client.post("/api/v1/clients", headers=admin, json={"phone": phone, "site_id": site, "welcome_sms": False})
+        r = client.post("/api/v1/clients", headers=admin, json={"consent": True, "phone": phone, "site_id": site, "welcome_sms": False})
         assert r.status_code == 201
     r = client.patch(f"/api/v1/clients/{r.get_json()['id'] - 1}", headers=admin, json={"opted_out": True})
     assert r.status_code == 200

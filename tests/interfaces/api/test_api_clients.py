@@ -20,7 +20,7 @@ def today():
 
 def test_enrol_with_art_and_infants(client, admin_headers):
     dob = (today() - dt.timedelta(days=10)).isoformat()
-    body = {"phone": "082 123 4567", "language": "sw", "name": "Nomsa",
+    body = {"phone": "082 123 4567", "consent": True, "language": "sw", "name": "Nomsa",
             "art": {"last_dispensed": today().isoformat(), "days_supply": 30},
             "infants": [{"date_of_birth": dob, "name": "Baby"}, {"date_of_birth": dob, "hiv_exposed": False}]}
     r = client.post("/api/v1/clients", json=body, headers=admin_headers)
@@ -28,7 +28,7 @@ def test_enrol_with_art_and_infants(client, admin_headers):
     got = r.get_json()
     assert got["phone"] == "+27821234567"
     assert got["country"] == "ZA" and got["language"] == "sw" and got["programme"] == "mother"
-    assert got["art"] == {"last_dispensed": today().isoformat(), "days_supply": 30,
+    assert got["art"] == {"last_dispensed": today().isoformat(), "days_supply": 30, "started": None,
                           "next_pickup": (today() + dt.timedelta(days=30)).isoformat(),
                           "status": "on_track", "days_late": 0}
     assert [i["hiv_exposed"] for i in got["infants"]] == [True, False]
@@ -39,16 +39,16 @@ def test_enrol_with_art_and_infants(client, admin_headers):
 
 
 def test_country_decides_how_local_numbers_are_read(client, admin_headers):
-    r = client.post("/api/v1/clients", json={"phone": "0712 345 678", "country": "KE"}, headers=admin_headers)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "0712 345 678", "country": "KE"}, headers=admin_headers)
     assert r.status_code == 201
     assert r.get_json()["phone"] == "+254712345678"
-    r = client.post("/api/v1/clients", json={"phone": "82 123 4567", "country": "MZ"}, headers=admin_headers)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "82 123 4567", "country": "MZ"}, headers=admin_headers)
     assert r.get_json()["language"] == "pt"  # Mozambique's default language
 
 
 def test_same_phone_twice_is_409_in_any_form(client, admin_headers):
-    assert client.post("/api/v1/clients", json={"phone": "0821234567"}, headers=admin_headers).status_code == 201
-    r = client.post("/api/v1/clients", json={"phone": "+27 82 123 4567"}, headers=admin_headers)
+    assert client.post("/api/v1/clients", json={"consent": True, "phone": "0821234567"}, headers=admin_headers).status_code == 201
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "+27 82 123 4567"}, headers=admin_headers)
     assert r.status_code == 409
     assert r.get_json()["fields"] == {"phone": "already enrolled"}
     assert count(Client) == 1
@@ -82,8 +82,16 @@ FUTURE = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     ({"phone": "0821234567", "name": "x" * 500}, "name"),
     ({"phone": "0821234567", "name": "bad\x00name"}, "name"),
     ({"phone": "0821234567", "favourite_colour": "blue"}, "favourite_colour"),
+    ({"phone": "0821234567", "consent": False}, "consent"),
+    ({"phone": "0821234567", "consent": None}, "consent"),
+    ({"phone": "0821234567", "consent": "perhaps"}, "consent"),
+    ({"phone": "0821234567", "hiv_status": "maybe"}, "hiv_status"),
+    ({"phone": "0821234567", "hiv_status": "negative", "infants": [{"date_of_birth": "2026-11-01"}]}, "hiv_status"),
+    ({"phone": "0821234567", "hiv_status": "negative", "art": {"last_dispensed": "2026-11-01", "days_supply": 30}},
+     "hiv_status"),
 ])
 def test_bad_input_is_422_naming_the_field_and_stores_nothing(client, admin_headers, body, field):
+    body = {"consent": True, **body} if "consent" not in body and body else body
     r = client.post("/api/v1/clients", json=body, headers=admin_headers)
     assert r.status_code == 422, r.get_json()
     assert field in r.get_json()["fields"], r.get_json()
@@ -92,7 +100,7 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(client, admin_head
 
 
 def test_every_bad_field_is_named_at_once(client, admin_headers):
-    r = client.post("/api/v1/clients", json={"phone": "nope", "language": "xx", "reminder_hour": 99},
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "nope", "language": "xx", "reminder_hour": 99},
                     headers=admin_headers)
     assert set(r.get_json()["fields"]) == {"phone", "language", "reminder_hour"}
 
@@ -118,7 +126,7 @@ def test_unknown_client_and_route_are_json_404(client, admin_headers):
 
 
 def _enrol(client, headers, **extra):
-    r = client.post("/api/v1/clients", json={"phone": "0821234567", **extra}, headers=headers)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "0821234567", **extra}, headers=headers)
     assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
 
@@ -175,7 +183,7 @@ def test_art_status_follows_the_thresholds(client, admin_headers, days_late, sta
 
 @pytest.mark.parametrize("kind", [[], {}, 7, None, True])
 def test_an_event_type_that_is_not_text_is_a_422_naming_type(client, admin_headers, kind):
-    made = client.post("/api/v1/clients", json={"phone": "0825550777"}, headers=admin_headers).get_json()
+    made = client.post("/api/v1/clients", json={"consent": True, "phone": "0825550777"}, headers=admin_headers).get_json()
     r = client.post(f"/api/v1/clients/{made['id']}/events", json={"type": kind, "date": "2026-01-01"},
                     headers=admin_headers)
     assert r.status_code == 422 and "type" in r.get_json()["fields"]

@@ -128,7 +128,7 @@ def enrol(app):
         if infant_days_old is not None:
             body["infants"] = [{"date_of_birth": (today - dt.timedelta(days=infant_days_old)).isoformat(),
                                 "name": "Baby"}]
-        client = enrolment.enrol(enrolment.parse_enrolment(body, country), "test")
+        client = enrolment.enrol(enrolment.parse_enrolment({**body, "consent": True}, country), "test")
         appointments.refresh(client)
         db.session.commit()
         return client

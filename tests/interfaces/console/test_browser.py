@@ -113,10 +113,10 @@ def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
 
     # Upload a CSV with one bad row: progress, then the report and the refused rows to download.
     csv_file = tmp_path / "register.csv"
-    csv_file.write_text("phone,name,art_last_dispensed,art_days_supply\n"
-                        f"082 555 0001,Lindiwe,{last_pickup},30\n"
-                        "not a phone,Bad Row,,\n"
-                        f"+27 82 555 0002,Zanele,{last_pickup},60\n")
+    csv_file.write_text("consent,phone,name,art_last_dispensed,art_days_supply\n"
+                        f"yes,082 555 0001,Lindiwe,{last_pickup},30\n"
+                        "yes,not a phone,Bad Row,,\n"
+                        f"yes,+27 82 555 0002,Zanele,{last_pickup},60\n")
     page.click("nav >> text=Import")
     page.set_input_files("#f-file", str(csv_file))
     page.click("button:has-text('Upload and import')")

@@ -95,7 +95,7 @@ def test_csrf_refuses_a_form_without_its_token(as_role, sites, enrol):
 
 
 def test_the_api_and_callbacks_need_no_csrf_token(client, admin_headers):
-    r = client.post("/api/v1/clients", json={"phone": "082 123 4567"}, headers=admin_headers)
+    r = client.post("/api/v1/clients", json={"consent": True, "phone": "082 123 4567"}, headers=admin_headers)
     assert r.status_code == 201
     r = client.post("/sms/inbound", data={"from": "+27821234567", "to": "12345", "text": "hello", "id": "in-1",
                                           "date": "2025-11-25 09:00:00"})

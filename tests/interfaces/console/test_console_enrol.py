@@ -111,11 +111,11 @@ def test_csv_upload_reports_refused_rows_for_download_and_plans_the_new_clients(
     za, _ = sites
     last = (local_today("ZA") - dt.timedelta(days=3)).isoformat()
     nurse = as_role("nurse")
-    r = upload(nurse, za, "phone,name,art_last_dispensed,art_days_supply\n"
-                          f"082 555 0001,Lindiwe,{last},30\n"
-                          "not a phone,<i>Bad</i>,,\n"
-                          f"+27825550002,Zanele,{last},60\n"
-                          f"0825550001,Lindiwe again,{last},30\n")
+    r = upload(nurse, za, "consent,phone,name,art_last_dispensed,art_days_supply\n"
+                          f"yes,082 555 0001,Lindiwe,{last},30\n"
+                          "yes,not a phone,<i>Bad</i>,,\n"
+                          f"yes,+27825550002,Zanele,{last},60\n"
+                          f"yes,0825550001,Lindiwe again,{last},30\n")
     assert r.status_code == 303
     report = nurse.text(r.headers["Location"])
     assert "<b>4</b>rows read" in report and "<b>2</b>enrolled" in report and "<b>1</b>already enrolled" in report
@@ -133,7 +133,7 @@ def test_csv_upload_reports_refused_rows_for_download_and_plans_the_new_clients(
 
 def test_csv_upload_from_the_pages_script_answers_json(as_role, sites):
     nurse = as_role("nurse")
-    r = upload(nurse, sites[0], "phone\n082 555 0001\n", json=True)
+    r = upload(nurse, sites[0], "consent,phone\nyes,082 555 0001\n", json=True)
     assert r.status_code == 200 and r.get_json()["report_url"].startswith("/console/import/")
     r = upload(nurse, sites[0], "telephone\n082 555 0001\n", json=True)
     assert r.status_code == 422 and "unknown column" in r.get_json()["errors"]["file"]

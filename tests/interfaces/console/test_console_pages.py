@@ -19,7 +19,10 @@ def test_every_page_renders_without_external_urls(as_role, seeded, page_urls, wh
         page = response.get_data(as_text=True)
         found = [m for m in EXTERNAL.findall(page) if not m.startswith("//localhost")]
         assert found == [], (url, found)
-        assert len(response.data) < 120_000, (url, len(response.data))  # a slow connection's budget
+        # A slow connection's budget. The Translations page of a language is the exception: it holds every
+        # text of the catalogue beside the English with its editor (an admin's desk work, not a field page).
+        budget = 200_000 if url.startswith("/console/translations/") else 120_000
+        assert len(response.data) < budget, (url, len(response.data))
 
 
 def test_signed_out_pages_have_no_external_urls(web, people):

@@ -26,7 +26,8 @@ UNKNOWN_SW_FIRST = ("Vikumbusho vya bure kwa SMS vya kliniki kwa mama na mtoto. 
 CLIENT_MAIN = ("Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n4. My settings\n"
                "5. Ask for a call back")
 CLIENT_SETTINGS = "My settings\n1. Language\n2. Reminder time\n3. Stop SMS\n4. Set a PIN\n0. Back"
-COORDINATOR_MAIN = "Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs"
+COORDINATOR_MAIN = ("Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs\n"
+                    "4. Close a file\n5. Baby's test result")
 UNKNOWN_PHONE = "+27841234567"
 HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)"')
 

@@ -86,7 +86,7 @@ def test_a_coordinator_cannot_enrol_or_import_into_another_site(as_role, sites):
     assert r.status_code == 422 and "choose one of your sites" in r.get_data(as_text=True)
     from io import BytesIO
 
-    r = nurse.post("/console/import", {"site_id": str(ke.id), "file": (BytesIO(b"phone\n0712000111\n"), "x.csv")},
+    r = nurse.post("/console/import", {"site_id": str(ke.id), "file": (BytesIO(b"consent,phone\nyes,0712000111\n"), "x.csv")},
                    content_type="multipart/form-data")
     assert r.status_code == 422
     assert db.session.scalar(select(func.count()).select_from(Client)) == 0

@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from gateway import appointments
+from gateway.appointments import life_cycle
 from gateway.core import audit, clock
 from gateway.appointments.events import EVENT_TYPES
 from gateway.interfaces import events
@@ -23,7 +24,8 @@ from gateway.adapters.database import db
 from gateway.messages import set_opt_out
 from jobs import enqueue_pending
 from gateway.i18n import offered_languages
-from gateway.core.models import AuditEntry, Client, Message
+from gateway.core.models import (CLIENT_CLOSE_REASONS, INFANT_CLOSE_REASONS, INFANT_HIV_RESULTS, AuditEntry, Client,
+                                  Message)
 from gateway.core.phones import PhoneError, normalise
 from gateway.schedules import DAYS_PER_MONTH, schedule_for
 from gateway.interfaces.console import actions, bp, scope
@@ -36,14 +38,27 @@ SEARCH_LIMIT = 50
 TIMELINE_MESSAGES = 200
 # Every form on the client page, and the fields each sends.
 FORMS = {
-    "art_dispensed": ("date", "days_supply"),
+    "art_dispensed": ("date", "days_supply", "infant_id"),
     "dose_given": ("infant_id", "dose", "date"),
     "visit": ("infant_id", "date"),
     "infant_born": ("date_of_birth", "name", "hiv_exposed"),
     "breastfeeding_ended": ("infant_id", "date"),
+    "client_closed": ("date", "reason"),
+    "client_reopened": ("date",),
+    "infant_closed": ("infant_id", "date", "reason"),
+    "infant_reopened": ("infant_id", "date"),
+    "infant_test_result": ("infant_id", "test", "date", "result"),
+    "exposure": ("infant_id", "hiv_exposed"),
     "details": ("name", "phone", "clinic_number", "language", "reminder_hour"),
     "message": ("template",),
 }
+
+
+EVENT_DONE = {"art_dispensed": "Pick-up recorded.", "dose_given": "Dose recorded.", "infant_born": "Birth recorded.",
+              "breastfeeding_ended": "End of breastfeeding recorded.",
+              "client_closed": "She is closed: nothing more is sent to her.", "client_reopened": "She is reopened.",
+              "infant_closed": "The child is closed.", "infant_reopened": "The child is reopened.",
+              "infant_test_result": "Test result recorded."}
 
 
 # --- search -----------------------------------------------------------------------------------------
@@ -143,6 +158,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
     country_schedule = schedule_for(client.country)
     doses = {i.id: [d.name for d in country_schedule.doses if i.hiv_exposed or not d.hiv_exposed_only]
              for i in client.infants}
+    tests = {i.id: sorted(life_cycle.test_names(client, i)) for i in client.infants}
     due_by_today = {i.id: [a["name"] for a in schedule["appointments"] if a.get("infant_id") == i.id
                            and a["status"] in ("due", "overdue") and a["due_date"] <= today.isoformat()]
                     for i in client.infants}
@@ -152,6 +168,11 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
         "visit": {"date": today.isoformat()},
         "infant_born": {"hiv_exposed": "true"},
         "breastfeeding_ended": {"date": today.isoformat()},
+        "client_closed": {"date": today.isoformat()},
+        "client_reopened": {"date": today.isoformat()},
+        "infant_closed": {"date": today.isoformat()},
+        "infant_reopened": {"date": today.isoformat()},
+        "infant_test_result": {"date": today.isoformat()},
         "details": {"name": client.name or "", "phone": client.phone, "clinic_number": client.clinic_number or "",
                     "language": client.language, "reminder_hour": str(client.reminder_hour)},
     }
@@ -166,11 +187,12 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
         next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
-        forms=state, doses=doses, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
+        forms=state, doses=doses, tests=tests, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
         # Her own language stays choosable even if it is no longer offered; others only once offered.
         offered={c: n for c, n in LANGUAGES.items() if c in offered_languages() or c == client.language},
         hours=range(reminder_hours()[0], reminder_hours()[1] + 1),
         one_offs=actions.one_off_messages(client), audit_entries=history_entries,
+        client_reasons=CLIENT_CLOSE_REASONS, infant_reasons=INFANT_CLOSE_REASONS, results=INFANT_HIV_RESULTS,
         actors=actor_names(history_entries),
         message_count=len(messages), message_limit=TIMELINE_MESSAGES), status
 
@@ -203,12 +225,15 @@ def client_event(client_id: int):
     if "infant_id" in body and body["infant_id"].isdigit():
         body["infant_id"] = int(body["infant_id"])
     try:
-        appointments.record_event(client, events.parse(body, partial(appointments.event_problems, client)), actor())
+        event = events.parse(body, partial(appointments.event_problems, client))
+        if kind == "client_closed" and request.form.get("confirm") != "yes":
+            # The confirmation step: closing stops every SMS to her, so it is ticked on purpose.
+            raise ValidationError("please confirm", {"confirm": "tick the box to confirm: nothing more will be sent to her"})
+        appointments.record_event(client, event, actor())
     except ValidationError as exc:
         return _failed(client, kind, exc, values)
     db.session.commit()
-    flash({"art_dispensed": "Pick-up recorded.", "dose_given": "Dose recorded.", "infant_born": "Birth recorded.",
-           "breastfeeding_ended": "End of breastfeeding recorded."}[kind] + " Visits and reminders are updated.", "ok")
+    flash(EVENT_DONE[kind] + " Visits and reminders are updated.", "ok")
     return redirect(url_for("console.client_page", client_id=client.id))
 
 
@@ -229,6 +254,21 @@ def client_visit(client_id: int):
         message += f" Not given with them (they wait after a dose given now): {', '.join(waiting)}; see the timeline."
     flash(message, "ok")
     return redirect(_back(url_for("console.client_page", client_id=client.id)))
+
+
+@bp.post("/clients/<int:client_id>/exposure")
+def client_exposure(client_id: int):
+    """Correct whether a child is HIV-exposed (``life_cycle.correct_exposure``): its HIV tests follow."""
+    client = scope.client_or_404(client_id)
+    values = {name: request.form.get(name, "").strip() for name in FORMS["exposure"]}
+    try:
+        infant = life_cycle.correct_exposure(client, events.parse_exposure(values), actor())
+    except ValidationError as exc:
+        return _failed(client, "exposure", exc, values)
+    db.session.commit()
+    flash(f"{infant.name or 'The child'} is recorded as {'' if infant.hiv_exposed else 'not '}HIV-exposed. "
+          "Visits and reminders are updated.", "ok")
+    return redirect(url_for("console.client_page", client_id=client.id))
 
 
 @bp.post("/clients/<int:client_id>/details")

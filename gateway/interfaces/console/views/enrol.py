@@ -17,7 +17,7 @@ from gateway.core.countries import COUNTRIES, LANGUAGES
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
 from gateway.i18n import offered_languages
-from gateway.core.models import PROGRAMMES, Client, Site, Task
+from gateway.core.models import HIV_STATUSES, PROGRAMMES, Client, Site, Task
 from gateway.interfaces.console import actions, bp, imports, scope
 from gateway.interfaces.console.auth import actor
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 INFANT_ROWS = 2  # twins are common enough; more infants are added later as births
 FIELDS = ("phone", "name", "clinic_number", "site_id", "programme", "language", "reminder_hour", "expected_delivery_date",
-          "art.last_dispensed", "art.days_supply", "consent", "no_welcome", "request") + tuple(
+          "art.last_dispensed", "art.days_supply", "art.started", "consent", "no_welcome", "request", "hiv_status") + tuple(
     f"infants[{i}].{k}" for i in range(INFANT_ROWS) for k in ("date_of_birth", "name", "hiv_exposed"))
 # Imports of up to this many new clients are planned at once; bigger ones by a worker, within minutes.
 PLAN_INLINE_LIMIT = 500
@@ -61,12 +61,14 @@ def _open_request(task_id: str) -> Task | None:
 def _body(values: dict[str, str], site: Site | None) -> tuple[dict, dict[int, int]]:
     """The form as the JSON API's enrolment body; also which form row each infant came from."""
     body = {k: values[k] for k in ("phone", "name", "clinic_number", "programme", "language", "reminder_hour",
-                                   "expected_delivery_date")}
+                                   "expected_delivery_date", "hiv_status")}
+    body["consent"] = values["consent"] == "yes"  # the tick; without it parse_enrolment names consent
     body["country"] = _country(site)
     if site is not None:
         body["site_id"] = site.id
-    if values["art.last_dispensed"] or values["art.days_supply"]:
-        body["art"] = {"last_dispensed": values["art.last_dispensed"], "days_supply": values["art.days_supply"]}
+    if values["art.last_dispensed"] or values["art.days_supply"] or values["art.started"]:
+        body["art"] = {"last_dispensed": values["art.last_dispensed"], "days_supply": values["art.days_supply"],
+                       "started": values["art.started"] or None}
     infants, rows = [], {}
     for i in range(INFANT_ROWS):
         dob, name = values[f"infants[{i}].date_of_birth"], values[f"infants[{i}].name"]
@@ -97,7 +99,7 @@ def _form_errors(fields: dict[str, str], rows: dict[int, int]) -> dict[str, str]
 def _render_form(values, errors, status=200, task=None):
     sites = scope.visible_sites()
     return render_template("console/enrol.html", values=values, errors=errors, sites=sites, task=task,
-                           programmes=PROGRAMMES, languages={c: LANGUAGES[c] for c in offered_languages()}, countries=COUNTRIES,
+                           programmes=PROGRAMMES, hiv_statuses=HIV_STATUSES, languages={c: LANGUAGES[c] for c in offered_languages()}, countries=COUNTRIES,
                            hours=range(reminder_hours()[0], reminder_hours()[1] + 1),
                            infant_rows=range(INFANT_ROWS), default_hour=enrolment.DEFAULT_REMINDER_HOUR,
                            service_code=current_app.config["SETTINGS"].ussd_service_code,

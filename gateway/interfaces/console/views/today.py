@@ -28,9 +28,12 @@ MISSED_LOOKBACK_DAYS = 365
 # Missed appointments read per page view: enough for a large site's year, bounded for a slow database.
 MISSED_SCAN_LIMIT = 5000
 MISSED_GROUPS = ("late", "interruption", "lost", "overdue")
+# Follow-up tasks a closed client leaves (a missed visit, SMS not arriving); her call-backs and SMS stay.
+CLOSED_HIDES = ("missed_visit", "undeliverable")
 TASK_LABELS = {"callback": "Call-back request", "undeliverable": "SMS not arriving",
                "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join",
-               "transfer_request": "Transfer request"}
+               "transfer_request": "Transfer request",
+               "hiv_status": "Find out her HIV status (is her baby exposed?)"}
 
 
 def _chosen_site() -> tuple[Site | None, list[Site]]:
@@ -76,7 +79,7 @@ def today():
     today_ = clock.local_date(zone_name)
     in_site = Client.site_id == site.id if site else Client.site_id.is_(None)
     due = (select(Appointment, Client).join(Client, Appointment.client_id == Client.id)
-           .where(scope.client_filter(), in_site, Appointment.status == "due"))
+           .where(scope.client_filter(), in_site, Appointment.status == "due", Client.status == "active"))
     due_today = _rows(due.where(Appointment.due_date == today_)
                       .order_by(Client.name, Client.id, Appointment.id).limit(LIST_LIMIT), today_)
     week_end = today_ + dt.timedelta(days=6)
@@ -90,12 +93,19 @@ def today():
         if row["status"] in MISSED_GROUPS:
             missed[row["status"]].append(row)
 
+    # Closed clients (transferred out, died...): in no list above, shown here with the reason.
+    closed = db.session.scalars(select(Client).where(scope.client_filter(), in_site, Client.status == "closed")
+                                .order_by(Client.closed_on.desc(), Client.id).limit(LIST_LIMIT)).all()
+
     tasks = db.session.scalars(scope.tasks_of_site(site).where(Task.status == "open")
                                .order_by(Task.created_at, Task.id).limit(2 * LIST_LIMIT)).all()
     follow_ups = [t for t in tasks if t.kind != "enrolment_request"]
     requests_ = [t for t in tasks if t.kind == "enrolment_request"]
     task_clients = {c.id: c for c in db.session.scalars(
         scope.visible_clients().where(Client.id.in_({t.client_id for t in follow_ups if t.client_id})))}
+    # A closed client's missed visits and failed SMS are nobody's work now.
+    follow_ups = [t for t in follow_ups if not (t.kind in CLOSED_HIDES and t.client_id in task_clients
+                                                and task_clients[t.client_id].status == "closed")]
     message_ids = {t.details.get("message_id") for t in follow_ups if t.kind == "inbound_sms" and t.details}
     texts = dict(db.session.execute(select(Message.id, Message.text).where(Message.id.in_(message_ids))).all()) \
         if message_ids else {}
@@ -111,7 +121,7 @@ def today():
         transfers=transfer_tasks, site_names=site_names, actors=transfer_actors,
         due_today=due_today, this_week=this_week, missed={k: missed[k] for k in MISSED_GROUPS},
         follow_ups=follow_ups, requests=requests_, task_clients=task_clients, texts=texts,
-        task_labels=TASK_LABELS, limit=LIST_LIMIT, zone_name=zone_name)
+        task_labels=TASK_LABELS, limit=LIST_LIMIT, zone_name=zone_name, closed=closed)
 
 
 @bp.post("/tasks/<int:task_id>/done")
