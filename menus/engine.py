@@ -41,6 +41,7 @@ MAX_INPUT_CHARS = 200  # operators pass 80-90 at most; anything longer is not an
 # Actions an end screen may ask the caller to carry out, with the answers each takes (in this order).
 ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "record_pickup": ("months",),
+    "record_pickup_booked": ("months", "next_visit"),
     "register_baby": ("date_of_birth",),
     "set_language": ("lang",),
     "set_reminder_time": ("slot",),

@@ -239,3 +239,39 @@ def test_csv_imported_clients_are_planned_ahead(app, at_now, tmp_path, runner):
     kinds = db.session.execute(select(Appointment.kind).distinct()).scalars().all()
     assert set(kinds) == {"art_refill", "immunisation", "infant_hiv_test"}
     assert db.session.scalar(select(Reminder.id).limit(1)) is not None
+
+
+def test_a_booked_next_visit_is_when_the_refill_is_due_and_lateness_counts_from_it(client, admin_headers, at_now):
+    cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
+    r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                    json={"type": "art_dispensed", "date": "2026-03-02", "days_supply": 90, "next_visit": "2026-03-20"})
+    assert r.status_code == 201, r.get_json()
+    due = [a["due_date"] for a in r.get_json()["appointments"] if a["status"] == "due"]
+    assert due == ["2026-03-20"]  # the clinic's date, not 2 March + 90 days
+    art = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["art"]
+    assert (art["next_pickup"], art["next_visit"]) == ("2026-03-20", "2026-03-20")
+    with clock.frozen(dt.datetime(2026, 4, 20, 8, 0)):  # 31 days after the booked date: an interruption
+        art = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["art"]
+        assert (art["status"], art["days_late"]) == ("interruption", 31)
+    # A pick-up without a booked date goes back to date + supply.
+    r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                    json={"type": "art_dispensed", "date": "2026-03-02", "days_supply": 30})
+    assert [a["due_date"] for a in r.get_json()["appointments"] if a["status"] == "due"] == ["2026-04-01"]
+
+
+@pytest.mark.parametrize("next_visit,reason", [
+    ("2026-03-01", "is before the pick-up date"),
+    ("2027-03-04", "is more than a year after the pick-up date"),
+    ("03/04/2026", None),
+])
+def test_a_next_visit_that_cannot_be_is_422_naming_it_and_changes_nothing(client, admin_headers, at_now,
+                                                                          next_visit, reason):
+    cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
+    before = schedule(client, admin_headers, cid)
+    r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                    json={"type": "art_dispensed", "date": "2026-03-02", "days_supply": 90, "next_visit": next_visit})
+    assert r.status_code == 422
+    assert list(r.get_json()["fields"]) == ["next_visit"]
+    if reason:
+        assert r.get_json()["fields"]["next_visit"] == reason
+    assert schedule(client, admin_headers, cid) == before

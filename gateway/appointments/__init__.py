@@ -30,6 +30,8 @@ from gateway.core.models import Appointment, Client, DoseGiven, Infant, Reminder
 from gateway.schedules import art_next_pickup, art_status, infant_plan, schedule_for
 
 ART_NAME = "ART refill"
+# A booked pick-up date at most this many days after the pick-up (a year: more than any supply given).
+NEXT_VISIT_MAX_DAYS = 366
 
 
 def replan(client: Client, now: dt.datetime | None = None) -> None:
@@ -90,7 +92,7 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
             row.version += 1
 
     art_due = [a for a in client.appointments if a.kind == "art_refill" and a.status == "due"]
-    next_pickup = (art_next_pickup(client.art_last_dispensed, client.art_days_supply)
+    next_pickup = (art_next_pickup(client.art_last_dispensed, client.art_days_supply, client.art_next_visit)
                    if client.art_last_dispensed and client.art_days_supply else None)
     current = art_due[0] if art_due else None
     for extra in art_due[1:]:  # never more than one open refill
@@ -202,6 +204,7 @@ class _NewClient:
     phone_flag: str | None
     art_last_dispensed: dt.date | None
     art_days_supply: int | None
+    art_next_visit: dt.date | None
     infants: list[_NewInfant] = field(default_factory=list)
     appointments: tuple = ()  # none yet: that is what makes her new
     reminders: tuple = ()
@@ -212,10 +215,11 @@ def _load_new(client_ids: list[int]) -> list[_NewClient]:
     c = Client.__table__
     clients = {row.id: _NewClient(row.id, row.country, _Site(row.timezone) if row.timezone else None,
                                   row.reminder_hour, row.opted_out, row.phone_flag, row.art_last_dispensed,
-                                  row.art_days_supply)
+                                  row.art_days_supply, row.art_next_visit)
                for row in db.session.execute(
                    select(c.c.id, c.c.country, Site.__table__.c.timezone, c.c.reminder_hour, c.c.opted_out,
-                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply)
+                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply,
+                          c.c.art_next_visit)
                    .select_from(c.outerjoin(Site.__table__)).where(c.c.id.in_(client_ids)).order_by(c.c.id))}
     i = Infant.__table__
     infants = {}
@@ -297,7 +301,7 @@ def record_event(client: Client, event: events.Event, actor: str) -> dict[str, A
     _raise(event_problems(client, event.type, dataclasses.asdict(event)))
     result: dict[str, Any] = {"type": event.type}
     if isinstance(event, events.ArtDispensed):
-        dispensed(client, event.date, event.days_supply, actor)
+        dispensed(client, event.date, event.days_supply, actor, event.next_visit)
     elif isinstance(event, events.InfantBorn):
         result["infant_id"] = register_infant(client, event.date_of_birth, event.hiv_exposed, event.name, actor).id
     else:
@@ -323,6 +327,11 @@ def event_problems(client: Client, kind: str, values: Mapping[str, Any]) -> dict
             errors["date"] = "must not be in the future"
         elif date and client.art_last_dispensed and date < client.art_last_dispensed:
             errors["date"] = f"is before the last recorded dispensing ({client.art_last_dispensed.isoformat()})"
+        booked = values.get("next_visit")
+        if booked and date and booked < date:
+            errors["next_visit"] = "is before the pick-up date"
+        elif booked and date and booked > date + dt.timedelta(days=NEXT_VISIT_MAX_DAYS):
+            errors["next_visit"] = "is more than a year after the pick-up date"
     elif kind == "infant_born":
         dob = values.get("date_of_birth")
         if dob and dob > today:
@@ -384,16 +393,19 @@ def _infant_of(client: Client, infant_id: int, errors: dict[str, str]) -> Infant
     return infant
 
 
-def dispensed(client: Client, date: dt.date, days_supply: int, actor: str) -> None:
-    """A pick-up: the open refill is done, the next one is due ``days_supply`` days after ``date``."""
+def dispensed(client: Client, date: dt.date, days_supply: int, actor: str, next_visit: dt.date | None = None) -> None:
+    """A pick-up: the open refill is done; the next one is due on ``next_visit`` (the date the clinic
+    booked) when given, else ``days_supply`` days after ``date``."""
     open_refill = next((a for a in working_appointments(client)
                         if a.kind == "art_refill" and a.status == "due"), None)
     if open_refill is not None:
         open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1
-    before = {"art_last_dispensed": client.art_last_dispensed, "art_days_supply": client.art_days_supply}
-    client.art_last_dispensed, client.art_days_supply = date, days_supply
+    before = {"art_last_dispensed": client.art_last_dispensed, "art_days_supply": client.art_days_supply,
+              "art_next_visit": client.art_next_visit}
+    client.art_last_dispensed, client.art_days_supply, client.art_next_visit = date, days_supply, next_visit
     audit.record(actor, "art.dispensed", "client", client.id,
-                 audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply}))
+                 audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply,
+                                     "art_next_visit": next_visit}))
 
 
 def register_infant(client: Client, dob: dt.date, hiv_exposed: bool, name: str | None, actor: str) -> Infant:

@@ -286,10 +286,11 @@ def to_json(client: Client) -> dict[str, Any]:
 
     art = None
     if client.art_last_dispensed and client.art_days_supply:
-        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply)
+        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply, client.art_next_visit)
         today = local_today(client.country)
         art = {"last_dispensed": iso(client.art_last_dispensed), "days_supply": client.art_days_supply,
                "next_pickup": iso(next_pickup),
+               **({"next_visit": iso(client.art_next_visit)} if client.art_next_visit else {}),
                # Computed when read, from today's date and the country's thresholds (schedules.md).
                "status": art_status(next_pickup, today, schedule_for(client.country).thresholds),
                "days_late": art_days_late(next_pickup, today)}

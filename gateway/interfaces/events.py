@@ -14,7 +14,8 @@ from gateway.core.fields import FieldError
 # Each event's fields: name -> (reader, its arguments, keyword arguments).
 _FIELDS: dict[str, dict[str, tuple]] = {
     "art_dispensed": {"date": (fields.date, (), {"required": True}),
-                      "days_supply": (fields.integer, ART_DAYS_SUPPLY, {"required": True})},
+                      "days_supply": (fields.integer, ART_DAYS_SUPPLY, {"required": True}),
+                      "next_visit": (fields.date, (), {})},
     "infant_born": {"date_of_birth": (fields.date, (), {"required": True}),
                     "hiv_exposed": (fields.boolean, (), {"default": True}),
                     "name": (fields.text, (120,), {})},

@@ -55,14 +55,16 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
     return sorted(visits, key=lambda visit: (visit.due_date, visit.name))
 
 
-def art_next_pickup(dispensed: dt.date, days_supply: int) -> dt.date:
-    """The next pick-up date: the day the medicine dispensed on ``dispensed`` runs out.
+def art_next_pickup(dispensed: dt.date, days_supply: int, booked: dt.date | None = None) -> dt.date:
+    """The next pick-up date: the date the clinic booked (``booked``, on her clinic card) when it gave
+    one, else the day the medicine dispensed on ``dispensed`` runs out.
 
-    ``days_supply`` is in days; a "month" of medicine is 30 days (schedules.md).
+    ``days_supply`` is in days; a "month" of medicine is 30 days (schedules.md). Late, interruption
+    and lost count from this date (``art_status``).
     """
     if days_supply < 1:
         raise ValueError(f"days of supply must be at least 1, not {days_supply}")
-    return dispensed + dt.timedelta(days=days_supply)
+    return booked or dispensed + dt.timedelta(days=days_supply)
 
 
 def art_days_late(due: dt.date, today: dt.date) -> int:

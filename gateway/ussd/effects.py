@@ -110,15 +110,18 @@ def _client(caller: Caller) -> Client:
 
 
 def record_pickup(effect, caller) -> tuple[str, int]:
-    """Medicine collected today: an ``art_dispensed`` event of 30 days a month, which reschedules the refills."""
+    """Medicine collected today: an ``art_dispensed`` event of 30 days a month, which reschedules the refills;
+    with ``next_visit`` (``record_pickup_booked``), the date on her clinic card, when the refill is due."""
     client = _client(caller)
     months = int(effect["months"])
     if months not in MONTHS:
         raise ValueError(f"months must be one of {MONTHS}")
     today = caller.today()
     days = DAYS_PER_MONTH * months
-    if (client.art_last_dispensed, client.art_days_supply) != (today, days):
-        appointments.record_event(client, events.ArtDispensed(date=today, days_supply=days), caller.actor)
+    booked = dt.date.fromisoformat(effect["next_visit"]) if effect.get("next_visit") else None
+    if (client.art_last_dispensed, client.art_days_supply, client.art_next_visit) != (today, days, booked):
+        appointments.record_event(client, events.ArtDispensed(date=today, days_supply=days, next_visit=booked),
+                                  caller.actor)
     return "client", client.id
 
 
@@ -253,6 +256,7 @@ def enrol_client(effect, caller) -> tuple[str, int]:
 
 HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str, int]]] = {
     ("client", "record_pickup"): record_pickup,
+    ("client", "record_pickup_booked"): record_pickup,
     ("client", "register_baby"): register_baby,
     ("client", "set_language"): set_language,
     ("client", "set_reminder_time"): set_reminder_time,

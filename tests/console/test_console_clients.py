@@ -71,6 +71,24 @@ def test_record_a_pick_up(as_role, thandi, people):
     assert entry.actor == f"user:{people['nurse'].id}"
 
 
+def test_a_pick_up_with_the_booked_date_from_her_clinic_card(as_role, thandi):
+    today = local_today("ZA")
+    booked = today + dt.timedelta(days=84)
+    nurse = as_role("nurse")
+    assert 'name="next_visit"' in nurse.get(f"/console/clients/{thandi.id}").get_data(as_text=True)
+    r = nurse.post(f"/console/clients/{thandi.id}/events", {"type": "art_dispensed", "date": today.isoformat(),
+                                                            "days_supply": "90", "next_visit": booked.isoformat()})
+    assert r.status_code == 302
+    due = db.session.scalar(select(Appointment).where(Appointment.client_id == thandi.id,
+                                                      Appointment.kind == "art_refill", Appointment.status == "due"))
+    assert due.due_date == booked
+    r = nurse.post(f"/console/clients/{thandi.id}/events", {"type": "art_dispensed", "date": today.isoformat(),
+                                                            "days_supply": "90",
+                                                            "next_visit": (today - dt.timedelta(days=1)).isoformat()})
+    assert r.status_code == 422
+    assert 'id="err-pickup-next_visit">is before the pick-up date' in r.get_data(as_text=True)
+
+
 def test_a_bad_pick_up_is_refused_next_to_its_field_keeping_what_was_typed(as_role, thandi):
     future = (local_today("ZA") + dt.timedelta(days=2)).isoformat()
     r = as_role("nurse").post(f"/console/clients/{thandi.id}/events",

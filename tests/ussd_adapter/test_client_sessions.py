@@ -23,6 +23,12 @@ BABY_PROMPT = {
     "en": "Your baby's date of birth as DDMMYYYY, e.g. 05032025:\n0. Back",
     "sw": "Tarehe ya kuzaliwa ya mtoto kwa DDMMYYYY, mfano 05032025:\n0. Rudi",
 }
+CARD = {
+    "en": "CON Did the clinic write the date of your next visit on your card?\n1. Yes, type the date\n"
+          "2. No date, skip\n0. Back",
+    "sw": "CON Je, kliniki iliandika tarehe ya miadi yako ijayo kwenye kadi?\n1. Ndiyo, andika tarehe\n"
+          "2. Hakuna tarehe, ruka\n0. Rudi",
+}
 ART = {"last_dispensed": "2025-11-01", "days_supply": 30}  # next pick-up Mon 1 Dec 2025
 
 
@@ -86,7 +92,8 @@ def test_collected_medicine_records_the_pickup_and_moves_the_next_refill(at, cli
     assert session.dial() == MAIN["en"]
     assert session.send("2") == ("CON How many months of medicine did you get today?\n1. 1 month\n2. 2 months\n"
                                  "3. 3 months\n6. 6 months\n0. Back")
-    assert session.send(months) == f"CON You got {label} of medicine today. Is that right?\n1. Yes\n2. No"
+    assert session.send(months) == CARD["en"]
+    assert session.send("2") == f"CON You got {label} of medicine today. Is that right?\n1. Yes\n2. No"
     done = session.send("1")
     assert done == f"END Thank you. Your next pick-up is on {next_pickup}. We will remind you by SMS."
     assert len(done) == 77
@@ -105,13 +112,35 @@ def test_collected_medicine_records_the_pickup_and_moves_the_next_refill(at, cli
     assert entries[1].changes == {"session": session.session_id, "step": len(session.text)}
 
 
+def test_collected_medicine_with_the_date_on_her_clinic_card_books_the_refill_then(at, client_en):
+    session = at(CLIENT_PHONE)
+    session.play("2", "3")
+    assert session.send("1") == "CON Date on your clinic card (DDMMYYYY), e.g. 13112026:\n0. Back"
+    # Before today, or more than a year ahead: refused, asked again, nothing recorded.
+    assert session.send("01012025").startswith("CON ")
+    assert session.send("01012030").startswith("CON ")
+    assert count(AuditEntry, AuditEntry.action == "art.dispensed") == 0
+    assert session.send("20022026") == ("CON You got 3 months of medicine today. Next visit: Fri 20 Feb 2026. "
+                                        "Is that right?\n1. Yes\n2. No")
+    done = session.send("1")
+    assert done == "END Thank you. Your next pick-up is on Fri 20 Feb 2026. We will remind you by SMS."
+    client = fresh(client_en)
+    assert (client.art_last_dispensed, client.art_days_supply, client.art_next_visit) == (
+        TODAY, 90, dt.date(2026, 2, 20))
+    due = db.session.scalars(select(Appointment.due_date).where(
+        Appointment.client_id == client.id, Appointment.kind == "art_refill", Appointment.status == "due")).all()
+    assert due == [dt.date(2026, 2, 20)]  # the booked date, not today + 90 days (23 Feb)
+    assert count(AuditEntry, AuditEntry.action == "ussd.record_pickup_booked") == 1
+
+
 def test_collected_medicine_in_kiswahili(at, make_client):
     client = make_client(language="sw", art=ART)
     session = at(CLIENT_PHONE)
     session.dial()
     assert session.send("2") == ("CON Umepewa dawa za miezi mingapi leo?\n1. mwezi 1\n2. miezi 2\n3. miezi 3\n"
                                  "6. miezi 6\n0. Rudi")
-    assert session.send("6") == "CON Umepewa dawa za miezi 6 leo. Ni sahihi?\n1. Ndiyo\n2. Hapana"
+    assert session.send("6") == CARD["sw"]
+    assert session.send("2") == "CON Umepewa dawa za miezi 6 leo. Ni sahihi?\n1. Ndiyo\n2. Hapana"
     done = session.send("1")
     assert done == "END Asante. Utachukua dawa tena siku ya Jumapili 24 Mei. Tutakukumbusha kwa SMS."
     assert len(done) == 80
@@ -124,6 +153,7 @@ def test_collected_medicine_refuses_what_is_not_offered_and_asks_again(at, clien
     for wrong in ("4", "", "abc", "😀", "9" * 300, "1*2"):
         assert session.send(wrong) == ("CON Invalid choice.\nHow many months of medicine did you get today?\n"
                                        "1. 1 month\n2. 2 months\n3. 3 months\n6. 6 months\n0. Back")
+    assert session.send("2") == CARD["en"]
     assert session.send("2").startswith("CON You got 2 months")
     assert session.send("2").startswith("CON How many months")  # "No": ask again
     assert session.send("0") == MAIN["en"]

@@ -21,7 +21,7 @@ from gateway.messages import set_opt_out
 from jobs import enqueue_pending
 from gateway.core.models import AuditEntry, Client, Message
 from gateway.core.phones import PhoneError, normalise
-from gateway.schedules import schedule_for
+from gateway.schedules import art_next_pickup, schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor
 from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
@@ -31,7 +31,7 @@ SEARCH_LIMIT = 50
 TIMELINE_MESSAGES = 200
 # Every form on the client page, and the fields each sends.
 FORMS = {
-    "art_dispensed": ("date", "days_supply"),
+    "art_dispensed": ("date", "days_supply", "next_visit"),
     "dose_given": ("infant_id", "dose", "date"),
     "visit": ("infant_id", "date"),
     "infant_born": ("date_of_birth", "name", "hiv_exposed"),
@@ -152,7 +152,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
                                          .order_by(AuditEntry.id.desc()).limit(30)).all()
     next_pickup = None
     if client.art_last_dispensed and client.art_days_supply:
-        next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
+        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply, client.art_next_visit)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
         forms=state, doses=doses, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,
