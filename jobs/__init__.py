@@ -31,6 +31,7 @@ TICK_SECONDS = 20
 PERIODIC = {
     "dispatch": (60, "jobs.dispatch_pass"),  # job names stay stable across releases: RQ stores them in Redis
     "plan-ahead": (600, "jobs.plan_ahead"),
+    "follow-ups": (3600, "jobs.follow_ups"),
 }
 
 
@@ -167,6 +168,19 @@ def plan_ahead() -> dict | None:
         return None
     try:
         return {"planned": refresh_all(progress=_renewer(lock))}
+    finally:
+        _release(lock)
+
+
+def follow_ups() -> dict | None:
+    """Missed visits become tasks for the Mentor Mothers; feeding questions are asked (gateway.tasks.follow_up)."""
+    from gateway.tasks.follow_up import open_feeding_questions, open_missed_visit_tasks
+
+    lock = _exclusive("follow-ups")
+    if lock is None:
+        return None
+    try:
+        return {"missed_visits": open_missed_visit_tasks(), "feeding_questions": open_feeding_questions()}
     finally:
         _release(lock)
 

@@ -67,3 +67,24 @@ def parse_visit(body: Mapping[str, Any]) -> tuple[int, dt.date]:
     if errors:
         raise ValidationError("some fields are not valid", errors)
     return values["infant_id"], values["date"]
+
+
+def parse_outcome(body: Mapping[str, Any]) -> tuple[str, str | None, dt.date | None]:
+    """A follow-up task's outcome (``{"outcome", "note"?, "date"?}``): the outcome, the note (its lines
+    joined) and the date; ValidationError names what is wrong. Which outcomes exist is the domain's
+    (``appointments.follow_up.record_outcome`` refuses an unknown one, naming ``outcome``)."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    note = body.get("note")
+    if isinstance(note, str):
+        note = " ".join(note.split())  # a textarea's lines: one line of text
+    for name, reader, value in (("outcome", lambda v: fields.text(v, 30, required=True), body.get("outcome")),
+                                ("note", lambda v: fields.text(v, 1000), note),
+                                ("date", fields.date, body.get("date"))):
+        try:
+            values[name] = reader(value)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    return values["outcome"], values["note"], values["date"]

@@ -9,7 +9,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from gateway.core import clock
-from gateway.appointments import display_status
+from gateway.appointments import display_status, follow_up
+from gateway.interfaces import events
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
@@ -26,7 +27,12 @@ MISSED_LOOKBACK_DAYS = 365
 MISSED_SCAN_LIMIT = 5000
 MISSED_GROUPS = ("late", "interruption", "lost", "overdue")
 TASK_LABELS = {"callback": "Call-back request", "undeliverable": "SMS not arriving",
-               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join"}
+               "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join",
+               "feeding_question": "Ask: still breastfeeding?"}
+# A missed visit's outcomes, as the Mentor Mother reads them (docs/console.md).
+OUTCOME_LABELS = {"reached_will_come": "Reached: she will come", "reached_already_went": "Reached: she already went",
+                  "not_reachable": "Not reachable", "wrong_number": "Wrong number",
+                  "transferred_out": "Transferred out", "died": "Died"}
 
 
 def _chosen_site() -> tuple[Site | None, list[Site]]:
@@ -89,6 +95,10 @@ def today():
     tasks = db.session.scalars(scope.tasks_of_site(site).where(Task.status == "open")
                                .order_by(Task.created_at, Task.id).limit(2 * LIST_LIMIT)).all()
     follow_ups = [t for t in tasks if t.kind != "enrolment_request"]
+    # One block per client, her tasks together (a child's visit with several doses is one task already).
+    by_client: dict = defaultdict(list)
+    for t in follow_ups:
+        by_client[t.client_id or f"phone:{t.phone}"].append(t)
     requests_ = [t for t in tasks if t.kind == "enrolment_request"]
     task_clients = {c.id: c for c in db.session.scalars(
         scope.visible_clients().where(Client.id.in_({t.client_id for t in follow_ups if t.client_id})))}
@@ -98,8 +108,28 @@ def today():
     return render_template(
         "console/today.html", site=site, sites=sites, no_site=False, today=today_, week_end=week_end,
         due_today=due_today, this_week=this_week, missed={k: missed[k] for k in MISSED_GROUPS},
-        follow_ups=follow_ups, requests=requests_, task_clients=task_clients, texts=texts,
-        task_labels=TASK_LABELS, limit=LIST_LIMIT, zone_name=zone_name)
+        follow_ups=follow_ups, by_client=list(by_client.values()), requests=requests_, task_clients=task_clients,
+        texts=texts, task_labels=TASK_LABELS, outcome_labels=OUTCOME_LABELS, infant_names=_infant_names(follow_ups), limit=LIST_LIMIT, zone_name=zone_name)
+
+
+def _infant_names(tasks) -> dict[int, str | None]:
+    ids = {t.details.get("infant_id") for t in tasks if t.details and t.details.get("infant_id")}
+    return dict(db.session.execute(select(Infant.id, Infant.name).where(Infant.id.in_(ids))).all()) if ids else {}
+
+
+@bp.post("/tasks/<int:task_id>/outcome")
+def task_outcome(task_id: int):
+    """A missed visit's outcome (outcome, note, the date she went): fed back into her record, audited."""
+    task = scope.task_or_404(task_id)
+    try:
+        outcome, note, date = events.parse_outcome(request.form)
+        follow_up.record_outcome(task, outcome, note, date, actor())
+        db.session.commit()
+        flash(f"Missed visit: {OUTCOME_LABELS[outcome].lower()}.", "ok")
+    except ValidationError as exc:
+        db.session.rollback()
+        flash("; ".join(f"{name}: {reason}" for name, reason in exc.fields.items()) or exc.message, "error")
+    return redirect(_back())
 
 
 @bp.post("/tasks/<int:task_id>/done")
