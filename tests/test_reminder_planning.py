@@ -275,3 +275,20 @@ def test_a_next_visit_that_cannot_be_is_422_naming_it_and_changes_nothing(client
     if reason:
         assert r.get_json()["fields"]["next_visit"] == reason
     assert schedule(client, admin_headers, cid) == before
+
+
+def test_the_end_of_breastfeeding_recorded_after_the_final_test_plans_it_again(client, admin_headers):
+    with clock.frozen(dt.datetime(2026, 3, 2, 5, 0)):
+        cid = enrol(client, admin_headers, country="MW", phone="0991234567",
+                    infants=[{"date_of_birth": "2024-08-01"}])
+        infant_id = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["infants"][0]["id"]
+        r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                        json={"type": "dose_given", "infant_id": infant_id, "dose": "Final HIV test", "date": "2026-02-02"})
+        assert r.status_code == 201
+        final = [a for a in r.get_json()["appointments"] if a["name"] == "Final HIV test"]
+        assert [(a["status"], a["done_on"]) for a in final] == [("done", "2026-02-02")]
+        r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                        json={"type": "breastfeeding_ended", "infant_id": infant_id, "date": "2026-03-01"})
+        assert r.status_code == 201
+        final = [a for a in r.get_json()["appointments"] if a["name"] == "Final HIV test"]
+        assert [(a["status"], a["due_date"]) for a in final] == [("due", "2026-06-01")]  # 3 months after

@@ -35,6 +35,8 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
     that dose is recorded as given); the end of breastfeeding + its
     ``after_breastfeeding_stops`` offset (once breastfeeding has ended). A dose
     anchored only on the end of breastfeeding appears when that is recorded.
+    Such a dose (the final HIV test) given before the recorded end of
+    breastfeeding is due again: an end recorded (or corrected) later re-plans it.
     """
     if breastfeeding_ended is not None and breastfeeding_ended < date_of_birth:
         raise ValueError(f"breastfeeding ended ({breastfeeding_ended}) before the date of birth ({date_of_birth})")
@@ -51,7 +53,11 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
             continue  # waits for the end of breastfeeding
         if dose.after is not None and dose.after.dose in given:
             anchors.append(add_offset(given[dose.after.dose], dose.after.interval))
-        visits.append(PlannedVisit(dose.name, dose.kind, max(anchors), given.get(dose.name)))
+        given_on = given.get(dose.name)
+        if (given_on is not None and dose.after_breastfeeding_stops is not None and breastfeeding_ended is not None
+                and given_on < breastfeeding_ended):
+            given_on = None  # a test made while she still breastfed is not the final one: planned again
+        visits.append(PlannedVisit(dose.name, dose.kind, max(anchors), given_on))
     return sorted(visits, key=lambda visit: (visit.due_date, visit.name))
 
 

@@ -32,7 +32,7 @@ from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
 from gateway.i18n import language as supported_language
 from gateway.i18n import render
-from gateway.core.models import Appointment, Client, Site, Task, User
+from gateway.core.models import Appointment, Client, Infant, Site, Task, User
 from gateway.core.phones import masked, region_of
 
 # Open visits shown on "My next visit" and a coordinator's look-up: at most this many lines
@@ -229,6 +229,12 @@ def first_site(user: User) -> Site | None:
     return min(user.sites, key=lambda s: s.id) if user.sites else None
 
 
+def client_births(caller: Caller) -> set[str]:
+    """Her babies' dates of birth (ISO), read when a date of birth is typed: twins are asked about."""
+    return {d.isoformat() for d in db.session.scalars(
+        select(Infant.date_of_birth).where(Infant.client_id == caller.view.id))}
+
+
 def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None = None) -> menus.Context:
     """The engine's context for one request of ``caller`` at a screen limit of ``max_chars``.
 
@@ -246,6 +252,7 @@ def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None
             verify_pin=ledger.verify if ledger else None,
             opted_out=view.opted_out,
             visits=lambda: client_visits(caller, today),
+            known=lambda name: client_births(caller) if name == "date_of_birth" else (),
         )
     if caller.kind == "coordinator":
         user = caller.user

@@ -129,8 +129,23 @@ def register_baby(effect, caller) -> tuple[str, int]:
     """A baby born: an ``infant_born`` event, HIV-exposed (her mother is in the programme)."""
     client = _client(caller)
     dob = dt.date.fromisoformat(effect["date_of_birth"])
-    # Not deduplicated by date of birth: twins are registered one after the other. The ledger guards replays.
+    # Not deduplicated by date of birth: the menu asks "twins?" when the date is one she has registered
+    # already (Context.known), and only a "yes" gets here. The ledger guards replays.
     appointments.record_event(client, events.InfantBorn(date_of_birth=dob, hiv_exposed=True), caller.actor)
+    return "client", client.id
+
+
+def breastfeeding_ended(effect, caller) -> tuple[str, int]:
+    """Her baby stopped breastfeeding (today, or on ``stopped_on``): a ``breastfeeding_ended`` event for her
+    youngest baby (both, for twins), which plans the final HIV test again. No baby: refused (``no_baby``)."""
+    client = _client(caller)
+    day = dt.date.fromisoformat(effect["stopped_on"]) if effect.get("stopped_on") else caller.today()
+    if not client.infants:
+        raise Refused("no_baby")
+    youngest = max(i.date_of_birth for i in client.infants)
+    for infant in client.infants:
+        if infant.date_of_birth == youngest:
+            appointments.record_event(client, events.BreastfeedingEnded(infant_id=infant.id, date=day), caller.actor)
     return "client", client.id
 
 
@@ -258,6 +273,8 @@ HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str,
     ("client", "record_pickup"): record_pickup,
     ("client", "record_pickup_booked"): record_pickup,
     ("client", "register_baby"): register_baby,
+    ("client", "breastfeeding_ended"): breastfeeding_ended,
+    ("client", "breastfeeding_ended_today"): breastfeeding_ended,
     ("client", "set_language"): set_language,
     ("client", "set_reminder_time"): set_reminder_time,
     ("client", "opt_out"): opt_out,

@@ -20,7 +20,7 @@ from tests.ussd_adapter.conftest import (
 
 ART = {"last_dispensed": "2025-11-01", "days_supply": 30}
 PICKUP_DONE = "END Thank you. Your next pick-up is on Mon 23 Feb. We will remind you by SMS."
-MAIN_EN = ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n"
+MAIN_EN = ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. My baby\n"
            "4. My settings\n5. Ask for a call back")
 UNAVAILABLE = "END Sorry, this is not available now. Please try again later."
 NEXT_VISIT = "END Your next visits:\nMon 1 Dec: pick up your medicine"
