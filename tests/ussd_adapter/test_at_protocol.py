@@ -319,8 +319,8 @@ def default_limit_140(app):
     ussd.init_app(app)  # the menus checked again at the new limit, as a start-up would
 
 
-@pytest.mark.parametrize("network,limit,pages", [("63902", 160, 2), ("63903", 184, 2), ("99999", 140, 3),
-                                                 ("", 140, 3)])
+@pytest.mark.parametrize("network,limit,pages", [("63902", 160, 3), ("63903", 184, 3), ("99999", 140, 4),
+                                                 ("", 140, 4)])
 def test_each_network_gets_its_own_screen_limit(at, make_client, default_limit_140, network, limit, pages):
     make_client(language="en", infants=[{"date_of_birth": "2025-10-01"}, {"date_of_birth": "2024-06-01"}],
                 art=ART)
@@ -329,7 +329,9 @@ def test_each_network_gets_its_own_screen_limit(at, make_client, default_limit_1
     while shown[-1].startswith("CON"):
         shown.append(session.send("98"))
     assert len(shown) == pages and all(len(page) <= limit for page in shown)
-    assert shown[0].startswith("CON Your next visits:\nWed 12 Nov: your child's clinic visit\n")
+    # Upcoming visits first; what is overdue (the older child's, and the baby's 12 Nov visit) last, said plainly.
+    assert shown[0].startswith("CON Your next visits:\nMon 1 Dec: your child's clinic visit\n")
+    assert shown[-1].endswith("Overdue since Sun 1 Dec 2024: your child's clinic visit")
 
 
 def test_menus_are_checked_at_every_limit_in_use(app, default_limit_140):
