@@ -292,3 +292,34 @@ def test_the_end_of_breastfeeding_recorded_after_the_final_test_plans_it_again(c
         assert r.status_code == 201
         final = [a for a in r.get_json()["appointments"] if a["name"] == "Final HIV test"]
         assert [(a["status"], a["due_date"]) for a in final] == [("due", "2026-06-01")]  # 3 months after
+
+
+def test_enrolment_records_doses_already_given_and_up_to_date(client, admin_headers, at_now):
+    # Born 1 Nov 2025: the 6- and 10-week visits are past; enrolled 2 March 2026.
+    cid = enrol(client, admin_headers, infants=[
+        {"date_of_birth": "2025-11-01", "doses_given": {"OPV1": "2025-12-15", "BCG": "2025-11-01"}},
+        {"date_of_birth": "2025-11-01", "up_to_date": True, "name": "Twin"}])
+    got = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()
+    first, second = got["infants"]
+    assert "up_to_date_on" not in first and second["up_to_date_on"] == "2026-03-02"
+    rows = schedule(client, admin_headers, cid)["appointments"]
+    mine = {a["name"]: a for a in rows if a["infant_id"] == first["id"]}
+    assert (mine["OPV1"]["status"], mine["OPV1"]["done_on"]) == ("done", "2025-12-15")
+    assert mine["RV1"]["status"] == "overdue" and "given_unrecorded" not in mine["RV1"]
+    twin = {a["name"]: a for a in rows if a["infant_id"] == second["id"]}
+    past = [a for a in twin.values() if a["due_date"] < "2026-03-02"]
+    assert past and all(a["status"] == "done" and a["given_unrecorded"] and a["done_on"] is None for a in past)
+    assert all(a["status"] == "due" for a in twin.values() if a["due_date"] >= "2026-03-02")
+
+
+@pytest.mark.parametrize("infant,field", [
+    ({"date_of_birth": "2025-11-01", "doses_given": {"Yellow fever": "2025-12-15"}}, "infants[0].doses_given.Yellow fever"),
+    ({"date_of_birth": "2025-11-01", "doses_given": {"OPV1": "2025-10-15"}}, "infants[0].doses_given.OPV1"),
+    ({"date_of_birth": "2025-11-01", "doses_given": {"OPV1": "2026-04-01"}}, "infants[0].doses_given.OPV1"),
+    ({"date_of_birth": "2025-11-01", "doses_given": ["OPV1"]}, "infants[0].doses_given"),
+    ({"date_of_birth": "2025-11-01", "up_to_date": "sometimes"}, "infants[0].up_to_date"),
+])
+def test_bad_doses_given_or_up_to_date_is_422_naming_it(client, admin_headers, at_now, infant, field):
+    r = client.post("/api/v1/clients", json={"phone": "082 123 4567", "infants": [infant]}, headers=admin_headers)
+    assert r.status_code == 422 and field in r.get_json()["fields"], r.get_json()
+    assert db.session.scalar(select(Client.id)) is None

@@ -71,15 +71,18 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
     """
     added: list[dict[str, Any]] = []
     existing = {(a.infant_id, a.kind, a.name): a for a in client.appointments if a.kind != "art_refill"}
-    wanted: dict[tuple, tuple[dt.date, dt.date | None]] = {}
+    wanted: dict[tuple, tuple[dt.date, dt.date | None, bool]] = {}
     schedule = schedule_for(client.country)
     for infant in client.infants:
         given = {d.dose: d.given_on for d in infant.doses}
+        # "Up to date at enrolment": what was due before that day was given, its date not recorded (done, no date).
+        settled = infant.up_to_date_on
         for visit in infant_plan(schedule, infant.date_of_birth, infant.hiv_exposed, given, infant.breastfeeding_ended_on):
-            wanted[(infant.id, visit.kind, visit.name)] = (visit.due_date, visit.given_on)
-    for key, (due, given_on) in wanted.items():
+            unrecorded = settled is not None and visit.given_on is None and visit.due_date < settled
+            wanted[(infant.id, visit.kind, visit.name)] = (visit.due_date, visit.given_on, unrecorded)
+    for key, (due, given_on, unrecorded) in wanted.items():
         row = existing.pop(key, None)
-        status = "done" if given_on else "due"
+        status = "done" if given_on or unrecorded else "due"
         if row is None:
             added.append({"infant_id": key[0], "kind": key[1], "name": key[2], "due_date": due,
                           "status": status, "done_on": given_on, "version": 1})
@@ -185,6 +188,7 @@ class _NewInfant:
     date_of_birth: dt.date
     hiv_exposed: bool
     breastfeeding_ended_on: dt.date | None
+    up_to_date_on: dt.date | None
     doses: list[_Dose] = field(default_factory=list)
 
 
@@ -224,9 +228,10 @@ def _load_new(client_ids: list[int]) -> list[_NewClient]:
     i = Infant.__table__
     infants = {}
     for row in db.session.execute(select(i.c.id, i.c.client_id, i.c.date_of_birth, i.c.hiv_exposed,
-                                         i.c.breastfeeding_ended_on).where(i.c.client_id.in_(client_ids))
-                                  .order_by(i.c.id)):
-        infants[row.id] = infant = _NewInfant(row.id, row.date_of_birth, row.hiv_exposed, row.breastfeeding_ended_on)
+                                         i.c.breastfeeding_ended_on, i.c.up_to_date_on)
+                                  .where(i.c.client_id.in_(client_ids)).order_by(i.c.id)):
+        infants[row.id] = infant = _NewInfant(row.id, row.date_of_birth, row.hiv_exposed, row.breastfeeding_ended_on,
+                                              row.up_to_date_on)
         clients[row.client_id].infants.append(infant)
     if infants:
         d = DoseGiven.__table__
@@ -464,7 +469,9 @@ def schedule_json(client: Client) -> dict[str, Any]:
         "appointments": [
             {"id": a.id, "kind": a.kind, "name": a.name, "due_date": a.due_date.isoformat(),
              "status": display_status(a, today, thresholds), "done_on": _iso(a.done_on),
-             **({"infant_id": a.infant_id} if a.infant_id else {})}
+             **({"infant_id": a.infant_id} if a.infant_id else {}),
+             # "Up to date at enrolment": given before she joined, on a day not recorded (not overdue).
+             **({"given_unrecorded": True} if a.status == "done" and a.done_on is None else {})}
             for a in appointments
         ],
         "reminders": [

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import IO, Callable, Iterator
 
@@ -19,15 +21,20 @@ from gateway.core import clock
 from gateway.adapters.bulk import bulk_insert
 from gateway.core.errors import ValidationError
 from gateway.adapters.database import db
-from gateway.core.models import AuditEntry, Client, Infant
+from gateway.core.models import AuditEntry, Client, DoseGiven, Infant
 from gateway.clients.enrolment import CLINIC_NUMBER_TAKEN, EnrolmentData, build_client, parse_enrolment
 
 # CSV columns, in the order the template lists them. Only `phone` is required.
 COLUMNS = (
     "phone", "country", "language", "name", "clinic_number", "programme", "reminder_hour",
     "art_last_dispensed", "art_days_supply", "expected_delivery_date",
-    "infant_date_of_birth", "infant_hiv_exposed", "infant_name",
+    "infant_date_of_birth", "infant_hiv_exposed", "infant_name", "infant_up_to_date", "infant_doses_given",
 )
+# Columns read and left aside: the reason a refused-rows file adds, so it can be corrected and uploaded again.
+IGNORED_COLUMNS = ("reason",)
+DATE_COLUMNS = ("art_last_dispensed", "expected_delivery_date", "infant_date_of_birth")
+# DD/MM/YYYY (what Excel writes in these countries), read in CSV files only; the API takes YYYY-MM-DD.
+_DAY_MONTH_YEAR = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*")
 MAX_FIELD_CHARS = 1000
 REPORT_LIMIT = 1000  # refused rows kept in the returned report; all go to on_refused
 
@@ -74,18 +81,50 @@ class _Lines:
                 yield raw.decode("utf-8", errors="replace")
 
 
+def _iso_date(text: str) -> str:
+    """A date as the CSV may write it: DD/MM/YYYY becomes YYYY-MM-DD; anything else (31/02/2025 too) is left
+    as written, for the parser to refuse naming the column and quoting it."""
+    match = _DAY_MONTH_YEAR.fullmatch(text)
+    if match is None:
+        return text
+    day, month, year = (int(part) for part in match.groups())
+    try:
+        return dt.date(year, month, day).isoformat()
+    except ValueError:
+        return text
+
+
+def _doses(text: str) -> dict | str:
+    """``OPV1=2026-01-10; BCG=10/12/2025``: dose names and dates (the API's ``doses_given``); unreadable: the text."""
+    doses = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        name, sep, day = part.partition("=")
+        if not sep or not name.strip():
+            return text
+        doses[name.strip()] = _iso_date(day.strip())
+    return doses
+
+
 def _row_to_body(row: dict[str, str]) -> dict:
     """A CSV row in the JSON API's body shape, so one parser checks both."""
+    row = {k: _iso_date(v) if k in DATE_COLUMNS and v else v for k, v in row.items()}
     body: dict = {k: row[k] for k in ("phone", "country", "language", "name", "clinic_number", "programme",
                                       "expected_delivery_date") if row.get(k)}
     if row.get("reminder_hour"):
         body["reminder_hour"] = row["reminder_hour"]
     if row.get("art_last_dispensed") or row.get("art_days_supply"):
         body["art"] = {"last_dispensed": row.get("art_last_dispensed"), "days_supply": row.get("art_days_supply")}
-    if row.get("infant_date_of_birth") or row.get("infant_hiv_exposed") or row.get("infant_name"):
-        body["infants"] = [{"date_of_birth": row.get("infant_date_of_birth"),
-                            "hiv_exposed": row.get("infant_hiv_exposed") or None,
-                            "name": row.get("infant_name") or None}]
+    if any(row.get(k) for k in ("infant_date_of_birth", "infant_hiv_exposed", "infant_name", "infant_up_to_date",
+                                "infant_doses_given")):
+        infant = {"date_of_birth": row.get("infant_date_of_birth"), "hiv_exposed": row.get("infant_hiv_exposed") or None,
+                  "name": row.get("infant_name") or None}
+        if row.get("infant_up_to_date"):
+            infant["up_to_date"] = row["infant_up_to_date"]
+        if row.get("infant_doses_given"):
+            infant["doses_given"] = _doses(row["infant_doses_given"])
+        body["infants"] = [infant]
     return body
 
 
@@ -93,24 +132,44 @@ def _reason(exc: ValidationError) -> str:
     """One line naming every bad field, with CSV column names for nested API fields."""
     names = {"art.last_dispensed": "art_last_dispensed", "art.days_supply": "art_days_supply",
              "infants[0].date_of_birth": "infant_date_of_birth", "infants[0].hiv_exposed": "infant_hiv_exposed",
-             "infants[0].name": "infant_name"}
-    return "; ".join(f"{names.get(k, k)}: {v}" for k, v in exc.fields.items()) or exc.message
+             "infants[0].name": "infant_name", "infants[0].up_to_date": "infant_up_to_date",
+             "infants[0].doses_given": "infant_doses_given"}
+
+    def column(key: str) -> str:
+        prefix = "infants[0].doses_given."
+        return f"infant_doses_given {key[len(prefix):]}" if key.startswith(prefix) else names.get(key, key)
+
+    def reason(key: str, text: str) -> str:
+        if key == "infants[0].doses_given":  # the API's words are about JSON; the CSV's cell is written otherwise
+            return "write NAME=DATE pairs separated by ';', e.g. OPV1=2026-01-10; BCG=01/12/2025"
+        return text
+    return "; ".join(f"{column(k)}: {reason(k, v)}" for k, v in exc.fields.items()) or exc.message
 
 
 def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: int | None = None,
                batch_size: int = 1000, progress: Callable[[int], None] | None = None,
-               on_refused: Callable[[int, str], None] | None = None) -> ImportReport:
-    """Import clients from a CSV byte stream. ``progress`` gets the bytes read so far after each batch."""
+               refused_csv: IO[str] | None = None) -> ImportReport:
+    """Import clients from a CSV byte stream. ``progress`` gets the bytes read so far after each batch.
+
+    Every refused row goes to ``refused_csv`` whole, as it was written (its own columns, in the file's
+    order) with a last ``reason`` column: corrected, the file can be uploaded again as it is (the
+    importer reads a ``reason`` column and leaves it aside). The returned report keeps the first
+    REPORT_LIMIT refused rows, each with its line, reason and values.
+    """
     lines = _Lines(stream)
     reader = csv.reader(lines, strict=True)
     report = ImportReport()
+    names: list[str] = []
+    writer = csv.writer(refused_csv) if refused_csv is not None else None
 
-    def refuse(line: int, reason: str) -> None:
+    def refuse(line: int, reason: str, values: list[str] | None = None) -> None:
+        values = list(values or [])
         report.refused_count += 1
         if len(report.refused) < REPORT_LIMIT:
-            report.refused.append({"line": line, "reason": reason})
-        if on_refused:
-            on_refused(line, reason)
+            report.refused.append({"line": line, "reason": reason, "row": dict(zip(names, values))})
+        if writer is not None:
+            kept = values[:len(names)] + [""] * (len(names) - len(values))
+            writer.writerow(kept + [reason])
 
     try:
         header = next(reader)
@@ -120,16 +179,20 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
         raise CsvFileError("the header line cannot be read", {"line 1": str(exc)}) from None
     if 1 in lines.bad:
         raise CsvFileError("the file is not UTF-8 text", {"line 1": "is not valid UTF-8 text"})
+    names = [h for h, key in zip(header, (h.strip().lower() for h in header)) if key not in IGNORED_COLUMNS]
     header = [h.strip().lower() for h in header]
-    unknown = [h for h in header if h not in COLUMNS]
+    unknown = [h for h in header if h not in COLUMNS + IGNORED_COLUMNS]
     if unknown:
         raise CsvFileError("unknown columns", {"header": f"unknown column {unknown[0]!r}; columns are {', '.join(COLUMNS)}"})
     if "phone" not in header:
         raise CsvFileError("no phone column", {"header": "must have a 'phone' column"})
     if len(set(header)) != len(header):
         raise CsvFileError("a column is repeated", {"header": "names a column twice"})
+    kept_columns = [i for i, h in enumerate(header) if h not in IGNORED_COLUMNS]
+    if writer is not None:
+        writer.writerow(names + ["reason"])
 
-    batch: list[tuple[int, EnrolmentData]] = []
+    batch: list[tuple[int, EnrolmentData, list[str]]] = []
     last_line = 1
     while True:
         try:
@@ -145,20 +208,21 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
         if not any(v.strip() for v in values):
             continue  # blank line
         report.rows += 1
+        own = [values[i] for i in kept_columns if i < len(values)]  # as written, without an earlier reason
         if any(n in lines.bad for n in range(first_line, last_line + 1)):
-            refuse(first_line, "is not valid UTF-8 text (save the file as CSV UTF-8)")
+            refuse(first_line, "is not valid UTF-8 text (save the file as CSV UTF-8)", own)
             continue
         if len(values) != len(header):
-            refuse(first_line, f"has {len(values)} values but the header names {len(header)} columns")
+            refuse(first_line, f"has {len(values)} values but the header names {len(header)} columns", values)
             continue
-        body = _row_to_body(dict(zip(header, values)))
+        body = _row_to_body({k: v for k, v in zip(header, values) if k not in IGNORED_COLUMNS})
         try:
             data = parse_enrolment(body, default_country)
         except ValidationError as exc:
-            refuse(first_line, _reason(exc))
+            refuse(first_line, _reason(exc), own)
             continue
         data.site_id = site_id
-        batch.append((first_line, data))
+        batch.append((first_line, data, own))
         if len(batch) >= batch_size:
             _write_batch(batch, report, actor, refuse)
             batch = []
@@ -171,24 +235,24 @@ def import_csv(stream: IO[bytes], *, default_country: str, actor: str, site_id: 
     return report
 
 
-def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, actor: str,
-                 refuse: Callable[[int, str], None]) -> None:
+def _write_batch(batch: list[tuple[int, EnrolmentData, list[str]]], report: ImportReport, actor: str,
+                 refuse: Callable[[int, str, list[str]], None]) -> None:
     """Insert one batch in one transaction; phones already enrolled are skipped, a clinic number already used
     at the site (or earlier in the file) refuses its row."""
     for attempt in range(3):
-        phones = {data.phone for _, data in batch}
+        phones = {data.phone for _, data, _ in batch}
         existing = set(db.session.scalars(select(Client.phone).where(Client.phone.in_(phones))))
-        numbers = {data.clinic_number for _, data in batch if data.clinic_number}
+        numbers = {data.clinic_number for _, data, _ in batch if data.clinic_number}
         used = {(number, site) for number, site in db.session.execute(
             select(Client.clinic_number, Client.site_id).where(Client.clinic_number.in_(numbers)))} if numbers else set()
         fresh: dict[str, EnrolmentData] = {}
-        taken: list[int] = []
-        for line, data in batch:
+        taken: list[tuple[int, list[str]]] = []
+        for line, data, values in batch:
             if data.phone in existing or data.phone in fresh:
                 continue
             if data.clinic_number and data.site_id is not None:
                 if (data.clinic_number, data.site_id) in used:
-                    taken.append(line)
+                    taken.append((line, values))
                     continue
                 used.add((data.clinic_number, data.site_id))
             fresh[data.phone] = data
@@ -202,8 +266,8 @@ def _write_batch(batch: list[tuple[int, EnrolmentData]], report: ImportReport, a
             continue
         report.imported += len(fresh)
         report.skipped += len(batch) - len(fresh) - len(taken)
-        for line in taken:
-            refuse(line, f"clinic_number: {CLINIC_NUMBER_TAKEN}")
+        for line, values in taken:
+            refuse(line, f"clinic_number: {CLINIC_NUMBER_TAKEN}", values)
         return
     raise RuntimeError("the batch kept colliding with concurrent enrolments")
 
@@ -220,10 +284,18 @@ def _insert(items: list[EnrolmentData], actor: str) -> None:
                                   .where(clients.c.phone.in_([d.phone for d in items]))).all())
     infants = [
         {"client_id": ids[d.phone], "date_of_birth": i.date_of_birth, "hiv_exposed": i.hiv_exposed, "name": i.name,
-         "breastfeeding_ended_on": None, "created_at": now, "updated_at": now}
+         "breastfeeding_ended_on": None, "up_to_date_on": i.up_to_date_on, "created_at": now, "updated_at": now}
         for d in items for i in d.infants
     ]
     bulk_insert(Infant.__table__, infants)
+    with_doses = [d for d in items if any(i.doses_given for i in d.infants)]
+    if with_doses:  # a CSV row has one infant: her new infant is her only one
+        table = Infant.__table__
+        infant_ids = dict(db.session.execute(select(table.c.client_id, table.c.id).where(
+            table.c.client_id.in_([ids[d.phone] for d in with_doses]))).all())
+        bulk_insert(DoseGiven.__table__, [
+            {"infant_id": infant_ids[ids[d.phone]], "dose": dose, "given_on": day, "created_at": now, "updated_at": now}
+            for d in with_doses for i in d.infants for dose, day in i.doses_given.items()])
     db.session.execute(insert(AuditEntry.__table__), [
         {"at": now, "actor": actor, "action": "client.enrolled", "entity": "client", "entity_id": ids[d.phone],
          "changes": {"country": d.country, "infants": len(d.infants), "channel": "csv"}}

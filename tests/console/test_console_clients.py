@@ -228,3 +228,18 @@ def test_html_in_any_field_is_escaped_everywhere(as_role, seeded):
             assert "<i>clinic</i>" not in page, url
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Zodwa&lt;/b&gt;" in session.text(
             f"/console/clients/{hostile.id}")
+
+
+def test_a_child_enrolled_up_to_date_shows_past_doses_as_given_not_overdue(as_role, sites):
+    from gateway import appointments
+    from gateway.clients import enrolment
+
+    today = local_today("ZA")
+    body = {"phone": "0829998888", "country": "ZA", "site_id": sites[0].id, "name": "Up To Date",
+            "infants": [{"date_of_birth": (today - dt.timedelta(days=120)).isoformat(), "up_to_date": True}]}
+    client = enrolment.enrol(enrolment.parse_enrolment(body, "ZA"), "test")
+    appointments.refresh(client)
+    db.session.commit()
+    page = as_role("nurse").text(f"/console/clients/{client.id}")
+    assert "given before enrolment (up to date), date not recorded" in page
+    assert '<span class="badge overdue">overdue</span>' not in page

@@ -102,7 +102,8 @@ def _timeline(client: Client, schedule: dict, messages: list[Message], today: dt
         who = f" for {infant.name or 'her baby'}" if infant else ""
         entries.append({"date": when, "type": "visit", "status": a["status"],
                         "title": f"{KIND_LABELS.get(a['kind'], a['kind'])}: {a['name']}{who}",
-                        "detail": f"was due {a['due_date']}" if a["done_on"] and a["done_on"] != a["due_date"] else ""})
+                        "detail": "given before enrolment (up to date), date not recorded" if a.get("given_unrecorded")
+                        else f"was due {a['due_date']}" if a["done_on"] and a["done_on"] != a["due_date"] else ""})
     for r in schedule["reminders"]:
         entries.append({"date": dt.date.fromisoformat(r["send_date"]), "type": "reminder", "status": r["status"],
                         "title": REMINDER_LABELS.get(r["template"], "Reminder SMS"), "detail": ""})
