@@ -174,13 +174,14 @@ def plan_ahead() -> dict | None:
 
 def follow_ups() -> dict | None:
     """Missed visits become tasks for the Mentor Mothers; feeding questions are asked (gateway.tasks.follow_up)."""
-    from gateway.tasks.follow_up import open_feeding_questions, open_missed_visit_tasks
+    from gateway.tasks.follow_up import close_resolved_tasks, open_feeding_questions, open_missed_visit_tasks
 
     lock = _exclusive("follow-ups")
     if lock is None:
         return None
     try:
-        return {"missed_visits": open_missed_visit_tasks(), "feeding_questions": open_feeding_questions()}
+        return {"resolved": close_resolved_tasks(), "missed_visits": open_missed_visit_tasks(),
+                "feeding_questions": open_feeding_questions()}
     finally:
         _release(lock)
 

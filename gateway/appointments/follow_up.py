@@ -52,11 +52,25 @@ def record_outcome(task: Task, outcome: str, note: str | None, date: dt.date | N
         if day > today:
             raise ValidationError("the date is in the future", {"date": "must not be in the future"})
         close(client, day, CLOSING[outcome], actor)
+        _close_her_other_tasks(task, outcome, actor)
     task.status, task.outcome, task.note = "done", outcome, note
     task.closed_at, task.closed_by = clock.utcnow(), actor
     audit.record(actor, "task.outcome", "task", task.id,
                  {"kind": task.kind, "status": ["open", "done"], "outcome": outcome,
                   **({"date": date.isoformat()} if date else {}), "note": bool(note)})
+
+
+def _close_her_other_tasks(task: Task, outcome: str, actor: str) -> None:
+    """She has left: her other open follow-ups (missed visits, feeding questions) are done too, audited."""
+    others = db.session.scalars(select(Task).where(
+        Task.client_id == task.client_id, Task.id != task.id, Task.status == "open",
+        Task.kind.in_(("missed_visit", "feeding_question")))).all()
+    for other in others:
+        other.status, other.closed_at, other.closed_by = "done", clock.utcnow(), actor
+        if other.kind == "missed_visit":
+            other.outcome = outcome
+        audit.record(actor, "task.outcome", "task", other.id,
+                     {"kind": other.kind, "status": ["open", "done"], "outcome": outcome, "with_task": task.id})
 
 
 def _visit_done(client: Client, details: dict, date: dt.date, actor: str) -> None:

@@ -13,6 +13,9 @@ A task names its visit with ``visit_key`` ("art:<appointment id>",
 "infant:<infant id>:<due date>"); a unique index on (client, kind, visit_key)
 makes a second run, or a racing one, unable to open the same task again.
 
+``close_resolved_tasks`` closes the open ones whose visit was recorded since
+(a pick-up, a child's doses) or cancelled: nobody is sent after a visit made.
+
 ``open_feeding_questions`` opens a ``feeding_question`` task when an
 HIV-exposed child reaches one of the rules' ``feeding_question_ages`` and the
 end of breastfeeding is not recorded: the Mentor Mother asks, and records the
@@ -29,7 +32,7 @@ from sqlalchemy import select
 from gateway.adapters.database import db
 from gateway.clients.closing import is_closed
 from gateway.clients.sites import zone_of
-from gateway.core import clock
+from gateway.core import audit, clock
 from gateway.core.models import Appointment, Client, Infant, Task
 from gateway.schedules import add_offset, reminder_rules, schedule_for
 
@@ -100,6 +103,25 @@ def open_missed_visit_tasks(now: dt.datetime | None = None) -> int:
                                          "names": [a.name for a in group]}))
             opened += 1
         db.session.commit()
+
+
+def close_resolved_tasks(now: dt.datetime | None = None) -> int:
+    """Close open ``missed_visit`` tasks whose visit is no longer due (recorded since, or cancelled):
+    done with no outcome, by ``system``, audited ``task.resolved``. Returns how many. Commits."""
+    now = now or clock.utcnow()
+    tasks = db.session.scalars(select(Task).where(Task.kind == "missed_visit", Task.status == "open")).all()
+    ids = {i for t in tasks for i in (t.details or {}).get("appointment_ids", [])}
+    still_due = set(db.session.scalars(select(Appointment.id).where(
+        Appointment.id.in_(ids), Appointment.status == "due"))) if ids else set()
+    closed = 0
+    for task in tasks:
+        if not still_due.intersection((task.details or {}).get("appointment_ids", [])):
+            task.status, task.closed_at, task.closed_by = "done", now, "system"
+            audit.record("system", "task.resolved", "task", task.id,
+                         {"kind": task.kind, "status": ["open", "done"], "reason": "the visit is no longer due"})
+            closed += 1
+    db.session.commit()
+    return closed
 
 
 def open_feeding_questions(now: dt.datetime | None = None) -> int:

@@ -128,6 +128,10 @@ def test_died_closes_her_record_and_nothing_more_is_sent(as_role, sites, enrol):
     client = enrol(sites[0], "082 000 0001", "Mother", art_days_ago=32, infant_days_old=10)
     open_missed_visit_tasks()
     [task] = missed_tasks(client.id)
+    other = Task(kind="feeding_question", client_id=client.id, site_id=sites[0].id, phone=client.phone,
+                 status="open", visit_key="feeding:1:6m")
+    db.session.add(other)
+    db.session.commit()
     r = as_role("nurse").post(f"/console/tasks/{task.id}/outcome", {"outcome": "died", "note": "Family told us"})
     assert r.status_code == 302
     client = db.session.get(Client, client.id)
@@ -138,6 +142,21 @@ def test_died_closes_her_record_and_nothing_more_is_sent(as_role, sites, enrol):
         Reminder.client_id == client.id, Reminder.status.in_(("scheduled", "queued")))) == 0
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "client.closed"))
     assert entry.entity_id == client.id and entry.changes["reason"] == "died"
+    assert db.session.get(Task, other.id).status == "done"  # her other follow-ups end with her
+
+
+def test_a_task_whose_visit_was_recorded_since_is_closed_by_the_job(as_role, sites, enrol):
+    client = enrol(sites[0], "082 000 0001", "Mother", art_days_ago=32)
+    open_missed_visit_tasks()
+    [task] = missed_tasks(client.id)
+    today = local_today("ZA")
+    r = as_role("nurse").post(f"/console/clients/{client.id}/events",
+                              {"type": "art_dispensed", "date": today.isoformat(), "days_supply": "30"})
+    assert r.status_code == 302
+    assert jobs.follow_ups()["resolved"] == 1
+    task = db.session.get(Task, task.id)
+    assert (task.status, task.outcome, task.closed_by) == ("done", None, "system")
+    assert db.session.scalar(select(AuditEntry.action).where(AuditEntry.entity == "task")) == "task.resolved"
 
 
 def test_an_outcome_on_another_sites_task_is_404_and_changes_nothing(as_role, sites, enrol):
