@@ -178,3 +178,13 @@ def test_an_exposed_child_past_an_asking_age_gets_one_feeding_question(as_role, 
     task = db.session.scalar(select(Task).where(Task.kind == "feeding_question"))
     assert task.client_id == client.id and task.visit_key.endswith(":12m")
     assert "Ask: still breastfeeding?" in as_role("nurse").text("/console/")
+
+
+def test_a_visit_with_several_doses_is_one_row_on_today(as_role, sites, enrol):
+    enrol(sites[0], "082 000 0001", "Mother", infant_days_old=42 + 3)  # the 6-week visit: 4 doses, 3 days ago
+    page = as_role("nurse").text("/console/")
+    missed = section(page, 'id="missed"', 'id="follow-ups"')
+    overdue = section(missed, "Overdue:", "</details>")
+    six_weeks = [line for line in overdue.splitlines() if "OPV1" in line]
+    assert len(six_weeks) == 1
+    assert all(name in six_weeks[0] for name in ("RV1", "Hexa1", "PCV1"))

@@ -17,7 +17,7 @@ from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
 from gateway.schedules import schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor
-from gateway.interfaces.console.views import zone
+from gateway.interfaces.console.views import KIND_LABELS, zone
 
 # Rows shown per list; the counts above them are always complete.
 LIST_LIMIT = 100
@@ -54,8 +54,27 @@ def _chosen_site() -> tuple[Site | None, list[Site]]:
     return None, []
 
 
+def _one_row_per_visit(rows: list[dict]) -> list[dict]:
+    """A child's doses and tests due the same day are one visit: one row naming them all (in the rows' order)."""
+    visits: dict[tuple, dict] = {}
+    for row in rows:
+        a = row["appointment"]
+        key = (row["client"].id, a.infant_id, a.due_date) if a.infant_id else ("appointment", a.id)
+        visit = visits.get(key)
+        if visit is None:
+            visits[key] = {**row, "names": [a.name], "kinds": [a.kind]}
+        else:
+            visit["names"].append(a.name)
+            if a.kind not in visit["kinds"]:
+                visit["kinds"].append(a.kind)
+    for visit in visits.values():
+        visit["what"] = f"{', '.join(KIND_LABELS.get(k, k) for k in visit['kinds'])}: {', '.join(visit['names'])}"
+    return list(visits.values())
+
+
 def _rows(query, today: dt.date):
-    """(appointment, client, infant name, display status, days) for each row of an appointment query."""
+    """(appointment, client, infant name, display status, days) for each row of an appointment query,
+    one row per visit (``_one_row_per_visit``)."""
     pairs = db.session.execute(query).all()
     infant_ids = {a.infant_id for a, _ in pairs if a.infant_id}
     names = dict(db.session.execute(select(Infant.id, Infant.name).where(Infant.id.in_(infant_ids))).all()) \
@@ -66,7 +85,7 @@ def _rows(query, today: dt.date):
         rows.append({"appointment": appointment, "client": client, "status": status,
                      "infant": names.get(appointment.infant_id) if appointment.infant_id else None,
                      "days": (today - appointment.due_date).days})
-    return rows
+    return _one_row_per_visit(rows)
 
 
 @bp.get("/")
