@@ -184,7 +184,7 @@ def test_a_visit_with_several_doses_is_one_row_on_today(as_role, sites, enrol):
     enrol(sites[0], "082 000 0001", "Mother", infant_days_old=42 + 3)  # the 6-week visit: 4 doses, 3 days ago
     page = as_role("nurse").text("/console/")
     missed = section(page, 'id="missed"', 'id="follow-ups"')
-    overdue = section(missed, "Overdue:", "</details>")
+    overdue = section(missed, "Overdue:", "</table>")
     six_weeks = [line for line in overdue.splitlines() if "OPV1" in line]
     assert len(six_weeks) == 1
     assert all(name in six_weeks[0] for name in ("RV1", "Hexa1", "PCV1"))
