@@ -173,8 +173,8 @@ def plan_ahead() -> dict | None:
 
 
 def follow_ups() -> dict | None:
-    """Missed visits become tasks for the Mentor Mothers; feeding questions are asked (gateway.tasks.follow_up)."""
-    from gateway.tasks.follow_up import close_resolved_tasks, open_feeding_questions, open_missed_visit_tasks
+    """Missed visits become tasks for the Mentor Mothers; feeding questions are asked (gateway.tasks.missed_visits)."""
+    from gateway.tasks.missed_visits import close_resolved_tasks, open_feeding_questions, open_missed_visit_tasks
 
     lock = _exclusive("follow-ups")
     if lock is None:

@@ -1,6 +1,6 @@
 """The outcome of a follow-up task: what her Mentor Mother found, fed back into the client's record.
 
-A ``missed_visit`` task (opened by ``gateway.tasks.follow_up``) is open until
+A ``missed_visit`` task (opened by ``gateway.tasks.missed_visits``) is open until
 someone records its outcome; then it is ``done`` with the outcome, a note and
 who did it (``closed_by``), audited ``task.outcome``. The outcome acts:
 

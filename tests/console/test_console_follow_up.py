@@ -9,7 +9,7 @@ import jobs
 from gateway.adapters.database import db
 from gateway.clients.sites import local_today
 from gateway.core.models import Appointment, AuditEntry, Client, Reminder, Task
-from gateway.tasks.follow_up import open_feeding_questions, open_missed_visit_tasks
+from gateway.tasks.missed_visits import open_feeding_questions, open_missed_visit_tasks
 
 
 def section(page: str, start: str, end: str) -> str:
@@ -188,3 +188,10 @@ def test_a_visit_with_several_doses_is_one_row_on_today(as_role, sites, enrol):
     six_weeks = [line for line in overdue.splitlines() if "OPV1" in line]
     assert len(six_weeks) == 1
     assert all(name in six_weeks[0] for name in ("RV1", "Hexa1", "PCV1"))
+
+
+def test_the_module_does_not_hide_the_follow_up_function():
+    import gateway.tasks.missed_visits  # noqa: F401 (imported by the job: must not shadow the function)
+    from gateway.tasks import follow_up
+
+    assert callable(follow_up)

@@ -1,5 +1,7 @@
 """Missed visits become follow-up tasks for the client's Mentor Mothers (docs/reminders.md).
 
+(Not a module named ``follow_up``: importing it would hide ``gateway.tasks.follow_up``, the function.)
+
 ``open_missed_visit_tasks`` is run by a periodic job (``jobs.follow_ups``). It
 opens ONE ``missed_visit`` task per client and visit:
 
