@@ -35,6 +35,7 @@ PERIODIC = {
     # Hourly look: on DHIS2_PUSH_DAY (or later, until DHIS2 answers) the previous month goes to DHIS2.
     "dhis2-push": (3600, "jobs.dhis2_monthly_push"),
     "purge-texts": (86400, "jobs.purge_message_texts"),
+    "follow-ups": (3600, "jobs.follow_ups"),
 }
 
 
@@ -200,6 +201,20 @@ def purge_message_texts() -> dict | None:
         return None
     try:
         return {"purged": purge_old_texts(progress=_renewer(lock))}
+    finally:
+        _release(lock)
+
+
+def follow_ups() -> dict | None:
+    """Missed visits become tasks for the Mentor Mothers; feeding questions are asked (gateway.appointments.missed_visits)."""
+    from gateway.appointments.missed_visits import close_resolved_tasks, open_feeding_questions, open_missed_visit_tasks
+
+    lock = _exclusive("follow-ups")
+    if lock is None:
+        return None
+    try:
+        return {"resolved": close_resolved_tasks(), "missed_visits": open_missed_visit_tasks(),
+                "feeding_questions": open_feeding_questions()}
     finally:
         _release(lock)
 

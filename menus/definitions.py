@@ -58,7 +58,7 @@ class _Reader:
 
     SCREEN_FIELDS = {
         "choice": {"type", "title", "options", "options_from", "store", "next", "back", "pin"},
-        "input": {"type", "prompt", "validate", "store", "next", "back", "pin"},
+        "input": {"type", "prompt", "validate", "store", "next", "if_known", "back", "pin"},
         "confirm": {"type", "text", "yes", "no", "pin"},
         "list": {"type", "title", "source", "empty", "missing", "back", "pin"},
         "end": {"type", "text", "effect", "lang_from", "pin"},
@@ -155,6 +155,7 @@ class _Reader:
             id=sid, type=kind, text=self.text(where, data, text_field, required=kind != "choice"),
             options=self.options(where, data) if kind == "choice" else (),
             next=self.text(where, data, "next") if kind == "input" else None,
+            if_known=self.text(where, data, "if_known") if kind == "input" else None,
             back=self.text(where, data, "back"), yes=self.text(where, data, "yes"), no=self.text(where, data, "no"),
             validate=self.text(where, data, "validate"), store=self.text(where, data, "store"),
             source=self.text(where, data, "source"), empty=self.text(where, data, "empty"),

@@ -24,7 +24,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from gateway import i18n
 from gateway.core.countries import LANGUAGES
@@ -42,7 +42,10 @@ MAX_INPUT_CHARS = 200  # operators pass 80-90 at most; anything longer is not an
 # Actions an end screen may ask the caller to carry out, with the answers each takes (in this order).
 ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "record_pickup": ("months",),
+    "record_pickup_booked": ("months", "next_visit"),
     "register_baby": ("date_of_birth",),
+    "breastfeeding_ended": ("stopped_on",),
+    "breastfeeding_ended_today": (),
     "set_language": ("lang",),
     "set_reminder_time": ("slot",),
     "opt_out": (),
@@ -133,6 +136,9 @@ class Context:
     list_callbacks: Callable[[], Sequence[str]] | None = None
     # The languages a caller may choose (i18n.offered_languages()); None shows every one, as the checks need.
     languages: Sequence[str] | None = None
+    # known(answer name) -> the values the caller has already (her babies' dates of birth): an input
+    # screen's ``if_known`` leads elsewhere when the answer is one of them (twins, or the same baby twice).
+    known: Callable[[str], Collection[str]] | None = None
 
     def __post_init__(self):
         if self.max_chars < 40:  # the settings refuse less, too: no menu is usable below it
@@ -174,6 +180,7 @@ class Screen:
     text: str | None = None  # catalogue key: title, prompt, question or message
     options: tuple[Option, ...] = ()
     next: str | None = None  # input: where a valid answer leads
+    if_known: str | None = None  # input: where an answer the caller already has (Context.known) leads instead
     back: str | None = None  # choice, input, list: where "0. Back" leads (no "0. Back" without it)
     yes: str | None = None  # confirm
     no: str | None = None  # confirm
@@ -189,8 +196,8 @@ class Screen:
     def targets(self) -> list[tuple[str, str]]:
         """(label, target) for every way out of this screen."""
         out = [(f"{o.key}", o.next) for o in self.options]
-        out += [(name, t) for name, t in (("next", self.next), ("yes", self.yes), ("no", self.no),
-                                          ("back", self.back)) if t]
+        out += [(name, t) for name, t in (("next", self.next), ("if_known", self.if_known), ("yes", self.yes),
+                                          ("no", self.no), ("back", self.back)) if t]
         return out
 
 
@@ -299,6 +306,10 @@ VALIDATORS: Mapping[str, Validator] = MappingProxyType({
         _date_between(lambda t: t, lambda t: t + dt.timedelta(weeks=44), "ussd.error.date_past",
                       "ussd.error.date_too_far"),
         _DATE_ERRORS + ("ussd.error.date_past", "ussd.error.date_too_far"), is_date=True),
+    # The day a baby stopped breastfeeding: not in the future, at most 5 years ago (as a date of birth).
+    "stopped_on": Validator(
+        _date_between(lambda t: _years_before(t, 5), lambda t: t, "ussd.error.date_too_old", "ussd.error.date_future"),
+        _DATE_ERRORS + ("ussd.error.date_too_old", "ussd.error.date_future"), is_date=True),
     # The next ART pick-up: today at the earliest; a year ahead is already more than any supply given.
     "pickup_date": Validator(
         _date_between(lambda t: t, lambda t: t + dt.timedelta(days=366), "ussd.error.date_past",
@@ -610,7 +621,10 @@ def _answer(menu: Menu, state: dict, text: str, ctx: Context) -> tuple[Reply, di
             value = VALIDATORS[screen.validate].check(text, state["answers"], ctx)
         except Invalid as refused:
             return _show(menu, state, ctx, refused.key)
-        return _enter(menu, {**state, "answers": {**state["answers"], screen.store: value}}, screen.next, ctx, here)
+        target = screen.next
+        if screen.if_known and ctx.known is not None and value in ctx.known(screen.store):
+            target = screen.if_known
+        return _enter(menu, {**state, "answers": {**state["answers"], screen.store: value}}, target, ctx, here)
     # choice and list: pages first
     params = _params(menu, state, ctx, lang)
     if screen.type == "choice":

@@ -30,6 +30,8 @@ from gateway.core.models import Appointment, Client, DoseGiven, Infant, Reminder
 from gateway.schedules import art_next_pickup, art_status, infant_plan, schedule_for
 
 ART_NAME = "ART refill"
+# A booked pick-up date at most this many days after the pick-up (a year: more than any supply given).
+NEXT_VISIT_MAX_DAYS = 366
 
 
 def replan(client: Client, now: dt.datetime | None = None) -> None:
@@ -69,17 +71,20 @@ def _reconcile(client: Client) -> list[dict[str, Any]]:
     """
     added: list[dict[str, Any]] = []
     existing = {(a.infant_id, a.kind, a.name): a for a in client.appointments if a.kind != "art_refill"}
-    wanted: dict[tuple, tuple[dt.date, dt.date | None]] = {}
+    wanted: dict[tuple, tuple[dt.date, dt.date | None, bool]] = {}
     schedule = schedule_for(client.country)
     active = client.status != "closed"  # a closed client: every open row is cancelled, nothing planned
     for infant in client.infants:
         if not active or infant.status == "closed":
             continue
+        # "Up to date at enrolment": what was due before that day was given, its date not recorded (done, no date).
+        settled = infant.up_to_date_on
         for visit in plan_of(client, infant):
-            wanted[(infant.id, visit.kind, visit.name)] = (visit.due_date, visit.given_on)
-    for key, (due, given_on) in wanted.items():
+            unrecorded = settled is not None and visit.given_on is None and visit.due_date < settled
+            wanted[(infant.id, visit.kind, visit.name)] = (visit.due_date, visit.given_on, unrecorded)
+    for key, (due, given_on, unrecorded) in wanted.items():
         row = existing.pop(key, None)
-        status = "done" if given_on else "due"
+        status = "done" if given_on or unrecorded else "due"
         if row is None:
             added.append({"infant_id": key[0], "kind": key[1], "name": key[2], "due_date": due,
                           "status": status, "done_on": given_on, "version": 1})
@@ -111,7 +116,8 @@ def _art_refill(client: Client, infant_id: int | None, holder, not_before: dt.da
     dispensing (``holder`` None: closed, no refill). A refill missed while closed is due on reopening."""
     art_due = [a for a in client.appointments if a.kind == "art_refill" and a.status == "due"
                and a.infant_id == infant_id]
-    next_pickup = (art_next_pickup(holder.art_last_dispensed, holder.art_days_supply)
+    next_pickup = (art_next_pickup(holder.art_last_dispensed, holder.art_days_supply,
+                                   getattr(holder, "art_next_visit", None))  # a booked date: hers, not a child's
                    if holder is not None and holder.art_last_dispensed and holder.art_days_supply else None)
     if next_pickup and not_before and next_pickup < not_before:
         next_pickup = not_before
@@ -220,6 +226,7 @@ class _NewInfant:
     reopened_on: dt.date | None
     art_last_dispensed: dt.date | None
     art_days_supply: int | None
+    up_to_date_on: dt.date | None
     doses: list[_Dose] = field(default_factory=list)
 
 
@@ -241,6 +248,7 @@ class _NewClient:
     art_days_supply: int | None
     status: str
     reopened_on: dt.date | None
+    art_next_visit: dt.date | None
     infants: list[_NewInfant] = field(default_factory=list)
     appointments: tuple = ()  # none yet: that is what makes her new
     reminders: tuple = ()
@@ -251,20 +259,21 @@ def _load_new(client_ids: list[int]) -> list[_NewClient]:
     c = Client.__table__
     clients = {row.id: _NewClient(row.id, row.country, _Site(row.timezone) if row.timezone else None,
                                   row.reminder_hour, row.opted_out, row.phone_flag, row.art_last_dispensed,
-                                  row.art_days_supply, row.status, row.reopened_on)
+                                  row.art_days_supply, row.status, row.reopened_on, row.art_next_visit)
                for row in db.session.execute(
                    select(c.c.id, c.c.country, Site.__table__.c.timezone, c.c.reminder_hour, c.c.opted_out,
-                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply, c.c.status, c.c.reopened_on)
+                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply, c.c.status, c.c.reopened_on,
+                          c.c.art_next_visit)
                    .select_from(c.outerjoin(Site.__table__)).where(c.c.id.in_(client_ids)).order_by(c.c.id))}
     i = Infant.__table__
     infants = {}
     for row in db.session.execute(select(i.c.id, i.c.client_id, i.c.date_of_birth, i.c.hiv_exposed,
                                          i.c.breastfeeding_ended_on, i.c.status, i.c.hiv_result, i.c.reopened_on,
-                                         i.c.art_last_dispensed, i.c.art_days_supply)
+                                         i.c.art_last_dispensed, i.c.art_days_supply, i.c.up_to_date_on)
                                   .where(i.c.client_id.in_(client_ids)).order_by(i.c.id)):
         infants[row.id] = infant = _NewInfant(row.id, row.date_of_birth, row.hiv_exposed, row.breastfeeding_ended_on,
                                               row.status, row.hiv_result, row.reopened_on, row.art_last_dispensed,
-                                              row.art_days_supply)
+                                              row.art_days_supply, row.up_to_date_on)
         clients[row.client_id].infants.append(infant)
     if infants:
         d = DoseGiven.__table__
@@ -339,7 +348,7 @@ def record_event(client: Client, event: events.Event, actor: str) -> dict[str, A
     _raise(event_problems(client, event.type, dataclasses.asdict(event)))
     result: dict[str, Any] = {"type": event.type}
     if isinstance(event, events.ArtDispensed) and event.infant_id is None:
-        dispensed(client, event.date, event.days_supply, actor)
+        dispensed(client, event.date, event.days_supply, actor, next_visit=event.next_visit)
     elif isinstance(event, events.InfantBorn):
         result["infant_id"] = register_infant(client, event.date_of_birth, event.hiv_exposed, event.name, actor).id
     elif isinstance(event, (events.ClientClosed, events.ClientReopened)):
@@ -376,6 +385,11 @@ def event_problems(client: Client, kind: str, values: Mapping[str, Any]) -> dict
             errors["date"] = "must not be in the future"
         elif date and client.art_last_dispensed and date < client.art_last_dispensed:
             errors["date"] = f"is before the last recorded dispensing ({client.art_last_dispensed.isoformat()})"
+        booked = values.get("next_visit")
+        if booked and date and booked < date:
+            errors["next_visit"] = "is before the pick-up date"
+        elif booked and date and booked > date + dt.timedelta(days=NEXT_VISIT_MAX_DAYS):
+            errors["next_visit"] = "is more than a year after the pick-up date"
     elif kind == "infant_born":
         dob = values.get("date_of_birth")
         if dob and dob > today:
@@ -439,9 +453,11 @@ def _infant_of(client: Client, infant_id: int, errors: dict[str, str]) -> Infant
     return infant
 
 
-def dispensed(client: Client, date: dt.date, days_supply: int, actor: str, infant: Infant | None = None) -> None:
+def dispensed(client: Client, date: dt.date, days_supply: int, actor: str, infant: Infant | None = None,
+              next_visit: dt.date | None = None) -> None:
     """A pick-up of her ART (or, with ``infant``, of that child's own): the open refill is done, the next one
-    is due ``days_supply`` days after ``date``."""
+    is due on ``next_visit`` (the date the clinic booked; hers only) when given, else ``days_supply`` days
+    after ``date``."""
     holder = infant if infant is not None else client
     infant_id = infant.id if infant is not None else None
     open_refill = next((a for a in working_appointments(client)
@@ -449,9 +465,13 @@ def dispensed(client: Client, date: dt.date, days_supply: int, actor: str, infan
     if open_refill is not None:
         open_refill.status, open_refill.done_on, open_refill.version = "done", date, open_refill.version + 1
     before = {"art_last_dispensed": holder.art_last_dispensed, "art_days_supply": holder.art_days_supply}
+    after = {"art_last_dispensed": date, "art_days_supply": days_supply}
     holder.art_last_dispensed, holder.art_days_supply = date, days_supply
+    if infant is None:
+        before["art_next_visit"], after["art_next_visit"] = client.art_next_visit, next_visit
+        client.art_next_visit = next_visit
     audit.record(actor, "art.dispensed", "infant" if infant is not None else "client", holder.id,
-                 audit.diff(before, {"art_last_dispensed": date, "art_days_supply": days_supply}))
+                 audit.diff(before, after))
 
 
 def register_infant(client: Client, dob: dt.date, hiv_exposed: bool, name: str | None, actor: str) -> Infant:
@@ -510,7 +530,9 @@ def schedule_json(client: Client) -> dict[str, Any]:
         "appointments": [
             {"id": a.id, "kind": a.kind, "name": a.name, "due_date": a.due_date.isoformat(),
              "status": display_status(a, today, thresholds), "done_on": _iso(a.done_on),
-             **({"infant_id": a.infant_id} if a.infant_id else {})}
+             **({"infant_id": a.infant_id} if a.infant_id else {}),
+             # "Up to date at enrolment": given before she joined, on a day not recorded (not overdue).
+             **({"given_unrecorded": True} if a.status == "done" and a.done_on is None else {})}
             for a in appointments
         ],
         "reminders": [

@@ -14,12 +14,14 @@ from typing import ClassVar, Union
 
 @dataclass(frozen=True)
 class ArtDispensed:
-    """A pick-up of ART: ``days_supply`` days of medicine given on ``date``."""
+    """A pick-up of ART: ``days_supply`` days of medicine given on ``date``; ``next_visit``: the date the
+    clinic booked for the next pick-up (the refill is due then, not at date + supply)."""
 
     type: ClassVar[str] = "art_dispensed"
     date: dt.date
     days_supply: int
     infant_id: int | None = None  # a child's own ART (a child whose HIV test was positive)
+    next_visit: dt.date | None = None
 
 
 @dataclass(frozen=True)

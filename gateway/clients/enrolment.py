@@ -15,7 +15,7 @@ from gateway.schedules.window import reminder_hours
 from gateway.core.errors import Conflict, ValidationError
 from gateway.adapters.database import db
 from gateway.core.fields import FieldError
-from gateway.core.models import HIV_STATUSES, PROGRAMMES, Client, Infant
+from gateway.core.models import HIV_STATUSES, PROGRAMMES, Client, DoseGiven, Infant
 from gateway.core.phones import PhoneError, normalise
 
 # The version of the consent text read to clients at enrolment (docs/consent.md).
@@ -34,6 +34,10 @@ class InfantData:
     date_of_birth: dt.date
     hiv_exposed: bool = True
     name: str | None = None
+    # Doses and tests already given before enrolment: the schedule's name -> the date given.
+    doses_given: dict[str, dt.date] = field(default_factory=dict)
+    # "Up to date at enrolment": everything due before this date counts as given (dates not recorded).
+    up_to_date_on: dt.date | None = None
 
 
 @dataclass
@@ -77,6 +81,16 @@ class _Checker:
 
     def fail(self, name: str, reason: str) -> None:
         self.errors.setdefault(name, reason)
+
+    country: str | None = None
+
+    def schedule_names(self, exposed: bool) -> set[str] | None:
+        """The dose and test names of a child's schedule in the country being enrolled in (None: unknown yet)."""
+        if self.country is None:
+            return None
+        from gateway.schedules import schedule_for
+
+        return {d.name for d in schedule_for(self.country).doses if exposed or not d.hiv_exposed_only}
 
 
 def _country(value: Any) -> str:
@@ -148,6 +162,7 @@ def parse_enrolment(data: Any, default_country: str) -> EnrolmentData:
     consent_version = check("consent_version", fields.text, data.get("consent_version"), 32)
     welcome_sms = check("welcome_sms", fields.boolean, data.get("welcome_sms"), default=True)
     today = local_today(country) if country else clock.today_utc()
+    check.country = country
     edd = check("expected_delivery_date", fields.date, data.get("expected_delivery_date"))
     if edd and not today - dt.timedelta(days=60) <= edd <= today + dt.timedelta(days=300):
         check.fail("expected_delivery_date", "must be within the next 10 months")
@@ -212,7 +227,7 @@ def _infant(check: _Checker, where: str, raw: Any, today: dt.date) -> InfantData
     if not isinstance(raw, Mapping):
         check.fail(where, "must be an object with date_of_birth")
         return None
-    for key in set(raw) - {"date_of_birth", "hiv_exposed", "name"}:
+    for key in set(raw) - {"date_of_birth", "hiv_exposed", "name", "doses_given", "up_to_date"}:
         check.fail(f"{where}.{str(key)[:40]}", "unknown field")
     dob = check(f"{where}.date_of_birth", fields.date, raw.get("date_of_birth"), required=True)
     if dob and dob > today:
@@ -221,9 +236,38 @@ def _infant(check: _Checker, where: str, raw: Any, today: dt.date) -> InfantData
         check.fail(f"{where}.date_of_birth", "is more than 5 years ago")
     exposed = check(f"{where}.hiv_exposed", fields.boolean, raw.get("hiv_exposed"), default=True)
     name = check(f"{where}.name", fields.text, raw.get("name"), 120)
+    up_to_date = check(f"{where}.up_to_date", fields.boolean, raw.get("up_to_date"), default=False)
+    given = _doses_given(check, f"{where}.doses_given", raw.get("doses_given"), dob, exposed, today)
     if check.errors:
         return None
-    return InfantData(date_of_birth=dob, hiv_exposed=exposed, name=name)
+    return InfantData(date_of_birth=dob, hiv_exposed=exposed, name=name, doses_given=given,
+                      up_to_date_on=today if up_to_date else None)
+
+
+def _doses_given(check: _Checker, where: str, raw: Any, dob: dt.date | None, exposed: bool | None,
+                 today: dt.date) -> dict[str, dt.date]:
+    """``{"OPV1": "2026-01-10", ...}``: doses of the child's schedule given before enrolment, each on a date
+    between its birth and today (the schedule of the country she is enrolled in)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        check.fail(where, 'must be an object of dose names and dates, e.g. {"OPV1": "2026-01-10"}')
+        return {}
+    names = check.schedule_names(exposed is not False)
+    given: dict[str, dt.date] = {}
+    for name, value in raw.items():
+        at = f"{where}.{str(name)[:60]}"
+        if names is not None and name not in names:
+            check.fail(at, f"is not in this child's schedule ({', '.join(sorted(names))})")
+            continue
+        day = check(at, fields.date, value, required=True)
+        if day and day > today:
+            check.fail(at, "must not be in the future")
+        elif day and dob and day < dob:
+            check.fail(at, "is before the date of birth")
+        elif day:
+            given[name] = day
+    return given
 
 
 def enrol(data: EnrolmentData, actor: str) -> Client:
@@ -256,7 +300,10 @@ def build_client(data: EnrolmentData) -> Client:
         consent_version=data.consent_version, hiv_status=data.hiv_status, status=data.status,
         closed_reason=data.closed_reason, closed_on=local_today(data.country) if data.status == "closed" else None,
         opted_out=False, pin_failures=0, explicit_wording=False,
-        infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name) for i in data.infants],
+        infants=[Infant(date_of_birth=i.date_of_birth, hiv_exposed=i.hiv_exposed, name=i.name,
+                        up_to_date_on=i.up_to_date_on,
+                        doses=[DoseGiven(dose=dose, given_on=day) for dose, day in i.doses_given.items()])
+                 for i in data.infants],
     )
 
 
@@ -326,11 +373,12 @@ def to_json(client: Client) -> dict[str, Any]:
 
     art = None
     if client.art_last_dispensed and client.art_days_supply:
-        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply)
+        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply, client.art_next_visit)
         today = local_today(client.country)
         art = {"last_dispensed": iso(client.art_last_dispensed), "days_supply": client.art_days_supply,
                "started": iso(client.art_started),
                "next_pickup": iso(next_pickup),
+               **({"next_visit": iso(client.art_next_visit)} if client.art_next_visit else {}),
                # Computed when read, from today's date and the country's thresholds (schedules.md).
                "status": art_status(next_pickup, today, schedule_for(client.country).thresholds),
                "days_late": art_days_late(next_pickup, today)}
@@ -361,7 +409,8 @@ def to_json(client: Client) -> dict[str, Any]:
              "needs_art": i.hiv_result == "positive",
              "art": ({"last_dispensed": iso(i.art_last_dispensed), "days_supply": i.art_days_supply,
                       "next_pickup": iso(art_next_pickup(i.art_last_dispensed, i.art_days_supply))}
-                     if i.art_last_dispensed and i.art_days_supply else None)}
+                     if i.art_last_dispensed and i.art_days_supply else None),
+             **({"up_to_date_on": iso(i.up_to_date_on)} if i.up_to_date_on else {})}
             for i in client.infants
         ],
         "created_at": iso(client.created_at),

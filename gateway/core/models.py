@@ -54,7 +54,10 @@ REMINDER_STATUSES = ("scheduled", "queued", "sent", "delivered", "failed", "canc
 REMINDER_TEMPLATES = ("before", "today", "missed")
 # hiv_status: her HIV status is unknown and her baby was registered over USSD (find out: is the baby exposed?).
 TASK_KINDS = ("callback", "enrolment_request", "undeliverable", "missed_visit", "inbound_sms", "transfer_request",
-              "hiv_status")
+              "hiv_status", "feeding_question")
+# What a Mentor Mother found when she followed up a missed visit (docs/reminders.md, the task's life cycle).
+TASK_OUTCOMES = ("reached_will_come", "reached_already_went", "not_reachable", "wrong_number", "transferred_out",
+                 "died")
 TASK_STATUSES = ("open", "done", "rejected")
 MESSAGE_DIRECTIONS = ("out", "in")
 # out: queued -> sending -> sent (accepted by AT) -> delivered | failed;
@@ -173,6 +176,9 @@ class Client(TimestampMixin, db.Model):
     art_last_dispensed: Mapped[dt.date | None] = mapped_column(Date)
     art_days_supply: Mapped[int | None] = mapped_column(SmallInteger)
     art_started: Mapped[dt.date | None] = mapped_column(Date)  # the day she started ART, when known
+    # The date the clinic booked for her next pick-up (on her clinic card), when it gave one: the refill
+    # is due then, not at art_last_dispensed + art_days_supply.
+    art_next_visit: Mapped[dt.date | None] = mapped_column(Date)
     expected_delivery_date: Mapped[dt.date | None] = mapped_column(Date)
     ussd_pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failures: Mapped[int] = mapped_column(SmallInteger, default=0)
@@ -222,6 +228,8 @@ class Infant(TimestampMixin, db.Model):
     # The child's own ART (once positive): the last dispensing and its days of supply.
     art_last_dispensed: Mapped[dt.date | None] = mapped_column(Date)
     art_days_supply: Mapped[int | None] = mapped_column(SmallInteger)
+    # "Up to date at enrolment": every dose and test due before this date was given (dates not recorded).
+    up_to_date_on: Mapped[dt.date | None] = mapped_column(Date)
     caregiver: Mapped[Client] = relationship(back_populates="infants")
     doses: Mapped[list["DoseGiven"]] = relationship(order_by="DoseGiven.id")
 
@@ -391,6 +399,9 @@ class Task(TimestampMixin, db.Model):
         CheckConstraint(_in("status", TASK_STATUSES), name="status"),
         Index("ix_tasks_site_status", "site_id", "status"),
         Index("ix_tasks_phone_kind", "phone", "kind"),  # a number's open requests (one enrolment request a number)
+        # One task per client and visit: the periodic pass may run twice, or race, and never duplicates.
+        Index("uq_tasks_client_kind_visit", "client_id", "kind", "visit_key", unique=True),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', TASK_OUTCOMES)}", name="outcome"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -401,6 +412,11 @@ class Task(TimestampMixin, db.Model):
     details: Mapped[dict | None] = mapped_column(JSON)  # reason, consent version, failure reason...
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     closed_by: Mapped[str | None] = mapped_column(String(64))  # an audit actor string
+    # The visit a missed_visit task is about: "art:<due date>" or "infant:<id>:<due date>" (several doses
+    # due the same day are one visit); a feeding question's "feeding:<infant id>:<due date>". NULL otherwise.
+    visit_key: Mapped[str | None] = mapped_column(String(60))
+    outcome: Mapped[str | None] = mapped_column(String(30))  # one of TASK_OUTCOMES, when closed with one
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class Alert(TimestampMixin, db.Model):

@@ -1,7 +1,6 @@
 """Command-line verbs (``flask --app wsgi ...``): users, sites, clients import, worker."""
 from __future__ import annotations
 
-import csv
 import os
 import secrets
 import sys
@@ -159,16 +158,9 @@ def import_clients(path: Path, site_id, country, report_path, plan):
     if site_id is not None and db.session.get(Site, site_id) is None:
         raise click.ClickException(f"--site: no site with id {site_id}")
     report_path = report_path or path.with_name(path.stem + ".refused.csv")
-    refused_file = None
-    writer = None
-
-    def on_refused(line: int, reason: str) -> None:
-        nonlocal refused_file, writer
-        if writer is None:
-            refused_file = open(report_path, "w", newline="", encoding="utf-8")
-            writer = csv.writer(refused_file)
-            writer.writerow(["line", "reason"])
-        writer.writerow([line, reason])
+    # The refused rows whole, with a reason column: corrected, the file can be imported again as it is.
+    refused_file = open(report_path, "w", newline="", encoding="utf-8")
+    report = None
 
     size = path.stat().st_size
     try:
@@ -183,12 +175,13 @@ def import_clients(path: Path, site_id, country, report_path, plan):
 
             report = import_csv(stream, default_country=(country or settings.default_country).upper(),
                                 actor=f"{ACTOR}:import", site_id=site_id, batch_size=settings.import_batch_size,
-                                progress=progress, on_refused=on_refused)
+                                progress=progress, refused_csv=refused_file)
     except GatewayError as exc:
         _fail(exc)
     finally:
-        if refused_file:
-            refused_file.close()
+        refused_file.close()
+        if report is None or not report.refused_count:
+            report_path.unlink(missing_ok=True)
     click.echo(f"{report.rows} rows: {report.imported} imported, {report.skipped} already enrolled, "
                f"{report.refused_count} refused")
     if plan and report.imported:

@@ -20,7 +20,8 @@ def _optional_id(value: Any) -> int | None:
 _FIELDS: dict[str, dict[str, tuple]] = {
     "art_dispensed": {"date": (fields.date, (), {"required": True}),
                       "days_supply": (fields.integer, ART_DAYS_SUPPLY, {"required": True}),
-                      "infant_id": (_optional_id, (), {})},
+                      "infant_id": (_optional_id, (), {}),
+                      "next_visit": (fields.date, (), {})},
     "infant_born": {"date_of_birth": (fields.date, (), {"required": True}),
                     "hiv_exposed": (fields.boolean, (), {"default": True}),
                     "name": (fields.text, (120,), {})},
@@ -102,3 +103,24 @@ def parse_exposure(body: Mapping[str, Any]) -> tuple[int, bool]:
     if errors:
         raise ValidationError("some fields are not valid", errors)
     return values["infant_id"], values["hiv_exposed"]
+
+
+def parse_outcome(body: Mapping[str, Any]) -> tuple[str, str | None, dt.date | None]:
+    """A follow-up task's outcome (``{"outcome", "note"?, "date"?}``): the outcome, the note (its lines
+    joined) and the date; ValidationError names what is wrong. Which outcomes exist is the domain's
+    (``appointments.follow_up.record_outcome`` refuses an unknown one, naming ``outcome``)."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    note = body.get("note")
+    if isinstance(note, str):
+        note = " ".join(note.split())  # a textarea's lines: one line of text
+    for name, reader, value in (("outcome", lambda v: fields.text(v, 30, required=True), body.get("outcome")),
+                                ("note", lambda v: fields.text(v, 1000), note),
+                                ("date", fields.date, body.get("date"))):
+        try:
+            values[name] = reader(value)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationError("some fields are not valid", errors)
+    return values["outcome"], values["note"], values["date"]

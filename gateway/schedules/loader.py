@@ -134,6 +134,10 @@ class ReminderRules:
     window_start: dt.time  # earliest local send time (inclusive)
     window_end: dt.time  # local time by which sending stops (exclusive)
     by_kind: Mapping[str, tuple[ReminderRule, ...]]
+    # Days after a child's missed dose or test before her Mentor Mother gets a follow-up task.
+    infant_visit_grace_days: int = 14
+    # Ages at which a Mentor Mother asks whether an HIV-exposed child still breastfeeds (until its end is known).
+    feeding_question_ages: tuple[Offset, ...] = ()
 
     @property
     def window_start_hour(self) -> int:
@@ -520,7 +524,7 @@ def _read_rules(reader: LineReader, path: Path) -> ReminderRules | None:
     root = reader.root(path)
     if root is None:
         return None
-    top = reader.mapping(root, "reminder rules", ("send_window", "appointments"))
+    top = reader.mapping(root, "reminder rules", ("send_window", "appointments"), ("follow_up",))
     if top is None:
         return None
     start = end = None
@@ -536,9 +540,18 @@ def _read_rules(reader: LineReader, path: Path) -> ReminderRules | None:
         kinds = reader.mapping(top["appointments"], "appointments", APPOINTMENT_KINDS)
         for kind, node in (kinds or {}).items():
             by_kind[kind] = tuple(_read_kind_rules(reader, kind, node))
+    grace, ages = 14, ()
+    if "follow_up" in top:
+        follow = reader.mapping(top["follow_up"], "follow_up", ("infant_visit_grace_days", "feeding_question_ages"))
+        if follow and "infant_visit_grace_days" in follow:
+            grace = reader.integer(follow["infant_visit_grace_days"], "follow_up: infant_visit_grace_days", minimum=0)
+        if follow and "feeding_question_ages" in follow:
+            ages = tuple(a for a in (reader.offset(node, "follow_up: feeding_question_ages")
+                                     for node in reader.sequence(follow["feeding_question_ages"],
+                                                                 "follow_up: feeding_question_ages")) if a)
     if reader.errors or start is None or end is None:
         return None
-    return ReminderRules(start, end, MappingProxyType(by_kind))
+    return ReminderRules(start, end, MappingProxyType(by_kind), grace, ages)
 
 
 def _read_kind_rules(reader: LineReader, kind: str, node: Node) -> list[ReminderRule]:

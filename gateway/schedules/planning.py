@@ -55,6 +55,9 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
     once any test is ``positive`` no further test is planned (those not taken
     are left out). ``not_before`` (the day a closed infant was reopened): a
     visit not given and due before it is due on it instead.
+
+    Such a dose (the final HIV test) given before the recorded end of
+    breastfeeding is due again: an end recorded (or corrected) later re-plans it.
     """
     if breastfeeding_ended is not None and breastfeeding_ended < date_of_birth:
         raise ValueError(f"breastfeeding ended ({breastfeeding_ended}) before the date of birth ({date_of_birth})")
@@ -71,7 +74,11 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
             continue  # waits for the end of breastfeeding
         if dose.after is not None and dose.after.dose in given:
             anchors.append(add_offset(given[dose.after.dose], dose.after.interval))
-        visits.append(PlannedVisit(dose.name, dose.kind, max(anchors), given.get(dose.name)))
+        given_on = given.get(dose.name)
+        if (given_on is not None and dose.after_breastfeeding_stops is not None and breastfeeding_ended is not None
+                and given_on < breastfeeding_ended):
+            given_on = None  # a test made while she still breastfed is not the final one: planned again
+        visits.append(PlannedVisit(dose.name, dose.kind, max(anchors), given_on))
     results = results or {}
     for test in [v for v in visits if v.kind == "infant_hiv_test"]:
         name = test.name
@@ -93,14 +100,16 @@ def infant_plan(schedule: CountrySchedule, date_of_birth: dt.date, hiv_exposed: 
 DAYS_PER_MONTH = 30
 
 
-def art_next_pickup(dispensed: dt.date, days_supply: int) -> dt.date:
-    """The next pick-up date: the day the medicine dispensed on ``dispensed`` runs out.
+def art_next_pickup(dispensed: dt.date, days_supply: int, booked: dt.date | None = None) -> dt.date:
+    """The next pick-up date: the date the clinic booked (``booked``, on her clinic card) when it gave
+    one, else the day the medicine dispensed on ``dispensed`` runs out.
 
-    ``days_supply`` is in days; a "month" of medicine is ``DAYS_PER_MONTH`` days.
+    ``days_supply`` is in days; a "month" of medicine is ``DAYS_PER_MONTH`` days. Late, interruption
+    and lost count from this date (``art_status``).
     """
     if days_supply < 1:
         raise ValueError(f"days of supply must be at least 1, not {days_supply}")
-    return dispensed + dt.timedelta(days=days_supply)
+    return booked or dispensed + dt.timedelta(days=days_supply)
 
 
 def art_days_late(due: dt.date, today: dt.date) -> int:

@@ -31,9 +31,9 @@ from gateway.clients.sites import local_today
 from gateway.core.countries import COUNTRIES
 from gateway.adapters.database import db
 from gateway.i18n import language as supported_language
-from gateway.i18n import offered_languages, render
+from gateway.i18n import format_date, offered_languages, render
 from gateway.reminders.texts import label_kind
-from gateway.core.models import Appointment, Client, Site, Task, User
+from gateway.core.models import Appointment, Client, Infant, Site, Task, User
 from gateway.core.phones import masked, region_of
 
 # Open visits shown on "My next visit" and a coordinator's look-up: at most this many lines
@@ -41,6 +41,8 @@ from gateway.core.phones import masked, region_of
 # older misses are a coordinator's to follow up).
 MAX_VISIT_LINES = 6
 MISSED_VISIT_DAYS = 30
+# Overdue visits this old still show on her own "My next visit", said plainly (one line a kind of visit).
+OVERDUE_VISIT_DAYS = 365
 # A coordinator's call-back list on the phone: the oldest this many of today's (about ten pages).
 MAX_CALLBACK_LINES = 60
 # Coordinator PIN failures live in Redis: users have no columns for them (see docs/ussd-adapter.md).
@@ -231,6 +233,12 @@ def first_site(user: User) -> Site | None:
     return min(user.sites, key=lambda s: s.id) if user.sites else None
 
 
+def client_births(caller: Caller) -> set[str]:
+    """Her babies' dates of birth (ISO), read when a date of birth is typed: twins are asked about."""
+    return {d.isoformat() for d in db.session.scalars(
+        select(Infant.date_of_birth).where(Infant.client_id == caller.view.id))}
+
+
 def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None = None) -> menus.Context:
     """The engine's context for one request of ``caller`` at a screen limit of ``max_chars``.
 
@@ -249,6 +257,7 @@ def build_context(caller: Caller, max_chars: int, ledger: menus.PinLedger | None
             verify_pin=ledger.verify if ledger else None,
             opted_out=view.opted_out,
             visits=lambda: client_visits(caller, today),
+            known=lambda name: client_births(caller) if name == "date_of_birth" else (),
         )
     if caller.kind == "coordinator":
         user = caller.user
@@ -278,31 +287,40 @@ def _open_appointments_statement(with_phone: bool):
 _OPEN_APPOINTMENTS = {False: _open_appointments_statement(False), True: _open_appointments_statement(True)}
 
 
-def _open_appointments(client_id: int, today: dt.date, phone: str | None = None) -> list:
+def _open_appointments(client_id: int, today: dt.date, phone: str | None = None,
+                       days_back: int = MISSED_VISIT_DAYS) -> list:
     """(due_date, kind, name) of a client's open visits, soonest first; only while she has ``phone``, if given."""
-    params = {"client_id": client_id, "since": today - dt.timedelta(days=MISSED_VISIT_DAYS)}
+    params = {"client_id": client_id, "since": today - dt.timedelta(days=days_back)}
     if phone is not None:
         params["phone"] = phone
     return db.session.connection().execute(_OPEN_APPOINTMENTS[phone is not None], params).all()
 
 
-def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date, str]]:
-    """A client's open visits, soonest first, each as (date, discreet label in her language); one line per kind a day.
+def client_visits(caller: Caller, today: dt.date) -> list[tuple[dt.date | str, str]]:
+    """A client's open visits, each as (date, discreet label in her language): the upcoming ones first, soonest
+    first, one line per kind a day; then what is overdue, one line per kind, said plainly ("Overdue since
+    Wed 12 Nov"), from the oldest visit of that kind still open.
 
     Read by her id and number together: a session recalled after her number
     changed hands lists nothing of hers (and raises ``CallerChanged``).
     """
-    lines: list[tuple[dt.date, str]] = []
+    lines: list[tuple[dt.date | str, str]] = []
+    overdue: dict[str, dt.date] = {}
     language = caller.view.language
-    appointments = _open_appointments(caller.client_id, today, caller.phone)
+    appointments = _open_appointments(caller.client_id, today, caller.phone, OVERDUE_VISIT_DAYS)
     if not appointments:
         _ = caller.client  # none, or not hers any more (CallerChanged): her row tells which
     for appointment in appointments:
-        line = (appointment.due_date, render(f"label.{label_kind(appointment.kind, appointment.infant_id)}", language))
-        if line not in lines:
+        label = render(f"label.{label_kind(appointment.kind, appointment.infant_id)}", language)
+        if appointment.due_date < today:
+            overdue.setdefault(label, appointment.due_date)  # soonest first: the oldest of that label
+            continue
+        line = (appointment.due_date, label)
+        if line not in lines and len(lines) < MAX_VISIT_LINES:
             lines.append(line)
-        if len(lines) == MAX_VISIT_LINES:
-            break
+    for label, since in sorted(overdue.items(), key=lambda item: item[1]):
+        day = format_date(since, language, year=since.year != today.year)
+        lines.append((render("ussd.client.visits.overdue", language, date=day), label))
     return lines
 
 

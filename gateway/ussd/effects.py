@@ -120,15 +120,18 @@ def _client(caller: Caller) -> Client:
 
 
 def record_pickup(effect, caller) -> tuple[str, int]:
-    """Medicine collected today: an ``art_dispensed`` event of 30 days a month, which reschedules the refills."""
+    """Medicine collected today: an ``art_dispensed`` event of 30 days a month, which reschedules the refills;
+    with ``next_visit`` (``record_pickup_booked``), the date on her clinic card, when the refill is due."""
     client = _client(caller)
     months = int(effect["months"])
     if months not in MONTHS:
         raise ValueError(f"months must be one of {MONTHS}")
     today = caller.today()
     days = DAYS_PER_MONTH * months
-    if (client.art_last_dispensed, client.art_days_supply) != (today, days):
-        appointments.record_event(client, events.ArtDispensed(date=today, days_supply=days), caller.actor)
+    booked = dt.date.fromisoformat(effect["next_visit"]) if effect.get("next_visit") else None
+    if (client.art_last_dispensed, client.art_days_supply, client.art_next_visit) != (today, days, booked):
+        appointments.record_event(client, events.ArtDispensed(date=today, days_supply=days, next_visit=booked),
+                                  caller.actor)
     return "client", client.id
 
 
@@ -136,12 +139,27 @@ def register_baby(effect, caller) -> tuple[str, int]:
     """A baby born: an ``infant_born`` event, HIV-exposed exactly when its mother is positive."""
     client = _client(caller)
     dob = dt.date.fromisoformat(effect["date_of_birth"])
-    # Not deduplicated by date of birth: twins are registered one after the other. The ledger guards replays.
+    # Not deduplicated by date of birth: the menu asks "twins?" when the date is one she has registered
+    # already (Context.known), and only a "yes" gets here. The ledger guards replays.
     # Exposed exactly when she is positive; unknown: her Mentor Mother finds out (a task).
     appointments.record_event(client, events.InfantBorn(date_of_birth=dob, hiv_exposed=client.hiv_status == "positive"),
                               caller.actor)
     if client.hiv_status == "unknown":
         follow_up(client, "hiv_status", {"source": "ussd"})
+    return "client", client.id
+
+
+def breastfeeding_ended(effect, caller) -> tuple[str, int]:
+    """Her baby stopped breastfeeding (today, or on ``stopped_on``): a ``breastfeeding_ended`` event for her
+    youngest baby (both, for twins), which plans the final HIV test again. No baby: refused (``no_baby``)."""
+    client = _client(caller)
+    day = dt.date.fromisoformat(effect["stopped_on"]) if effect.get("stopped_on") else caller.today()
+    if not client.infants:
+        raise Refused("no_baby")
+    youngest = max(i.date_of_birth for i in client.infants)
+    for infant in client.infants:
+        if infant.date_of_birth == youngest:
+            appointments.record_event(client, events.BreastfeedingEnded(infant_id=infant.id, date=day), caller.actor)
     return "client", client.id
 
 
@@ -320,7 +338,10 @@ def _test_taken(client: Client, infant, taken: dt.date) -> str | None:
 
 HANDLERS: dict[tuple[str, str], Callable[[Mapping[str, Any], Caller], tuple[str, int]]] = {
     ("client", "record_pickup"): record_pickup,
+    ("client", "record_pickup_booked"): record_pickup,
     ("client", "register_baby"): register_baby,
+    ("client", "breastfeeding_ended"): breastfeeding_ended,
+    ("client", "breastfeeding_ended_today"): breastfeeding_ended,
     ("client", "set_language"): set_language,
     ("client", "set_reminder_time"): set_reminder_time,
     ("client", "opt_out"): opt_out,

@@ -81,14 +81,16 @@ def test_invalid_utf8_refuses_only_that_row(app):
     data = b"consent,phone,name\nyes,0821234567,Thandi\nyes,0831112222,\xff\xfe\nyes,0841112222,Lerato\n"
     report = run(data)
     assert report.imported == 2
-    assert report.refused == [{"line": 3, "reason": "is not valid UTF-8 text (save the file as CSV UTF-8)"}]
+    assert report.refused == [{"line": 3, "reason": "is not valid UTF-8 text (save the file as CSV UTF-8)",
+                               "row": {"consent": "yes", "phone": "0831112222", "name": "\ufffd\ufffd"}}]
 
 
 def test_quoted_newlines_keep_line_numbers_right(app):
     report = run('consent,phone,name\nyes,0821234567,"two\nlines"\nyes,not a phone,x\nyes,0831112222,"a, b"\n')
     assert report.imported == 1
-    assert report.refused == [{"line": 2, "reason": "name: must not contain control characters"},
-                              {"line": 4, "reason": "phone: not a phone number (letters or symbols where digits belong)"}]
+    assert [(r["line"], r["reason"]) for r in report.refused] == [
+        (2, "name: must not contain control characters"),
+        (4, "phone: not a phone number (letters or symbols where digits belong)")]
 
 
 def test_excel_bom_and_blank_lines_are_fine(app):
@@ -179,7 +181,9 @@ def test_cli_import_shows_progress_and_writes_refused_report(app, runner, tmp_pa
     assert "10 rows: 3 imported, 0 already enrolled, 7 refused" in result.output
     assert "line 4: phone: not a mobile" in result.output
     report = (tmp_path / "register.refused.csv").read_text().splitlines()
-    assert report[0] == "line,reason" and len(report) == 8
+    # The refused rows whole, as written, with a reason column last.
+    assert report[0] == GOOD_AND_BAD.splitlines()[0] + ",reason" and len(report) == 8
+    assert report[1].startswith("yes,011 123 4567,ZA,,Landline,,,,,phone: ")
     again = runner.invoke(args=["clients", "import", str(path)])
     assert "0 imported, 3 already enrolled" in again.output
     assert count(Client) == 3
@@ -191,3 +195,55 @@ def test_cli_import_bad_header_is_a_clear_error(app, runner, tmp_path):
     result = runner.invoke(args=["clients", "import", str(path)])
     assert result.exit_code != 0
     assert "unknown column 'telephone'" in result.output
+
+
+def test_refused_rows_come_back_whole_and_the_corrected_file_imports(app, tmp_path):
+    text = ("consent,phone,name,infant_date_of_birth\n"
+            "yes,0821234567,Good,\n"
+            "yes,0831112222,Bad baby,31/02/2025\n"
+            "yes,not a phone,Nomvula,\n")
+    refused = io.StringIO()
+    report = run(text, refused_csv=refused)
+    assert (report.imported, report.refused_count) == (1, 2)
+    rows = refused.getvalue().splitlines()
+    assert rows[0] == "consent,phone,name,infant_date_of_birth,reason"
+    assert rows[1] == "yes,0831112222,Bad baby,31/02/2025,infant_date_of_birth: is not a date (YYYY-MM-DD): '31/02/2025'"
+    assert rows[2].startswith("yes,not a phone,Nomvula,,phone: ")
+    assert report.refused[0]["row"] == {"consent": "yes", "phone": "0831112222", "name": "Bad baby",
+                                        "infant_date_of_birth": "31/02/2025"}
+    # Corrected in place (the reason column left as it is), the file goes in again.
+    fixed = refused.getvalue().replace("31/02/2025,", "28/02/2025,").replace("not a phone", "0841112222")
+    again = run(fixed)
+    assert (again.imported, again.refused_count) == (2, 0)
+    baby = db.session.scalar(select(Infant).join(Client).where(Client.phone == "+27831112222"))
+    assert baby.date_of_birth == dt.date(2025, 2, 28)
+
+
+def test_dates_written_day_first_are_read_in_csv_only(app, client, admin_headers):
+    dob = TODAY - dt.timedelta(days=20)
+    report = run(f"consent,phone,art_last_dispensed,art_days_supply,infant_date_of_birth\n"
+                 f"yes,0821234567,{TODAY:%d/%m/%Y},30,{dob.day}/{dob.month}/{dob.year}\n")
+    assert report.imported == 1, report.refused
+    mother = db.session.scalar(select(Client))
+    assert mother.art_last_dispensed == TODAY and mother.infants[0].date_of_birth == dob
+    r = client.post("/api/v1/clients", headers=admin_headers,
+                    json={"phone": "0831112222", "infants": [{"date_of_birth": f"{dob:%d/%m/%Y}"}]})
+    assert r.status_code == 422 and "infants[0].date_of_birth" in r.get_json()["fields"]
+
+
+def test_csv_doses_given_and_up_to_date(app):
+    dob = TODAY - dt.timedelta(days=120)
+    given = dob + dt.timedelta(days=44)
+    report = run("consent,phone,infant_date_of_birth,infant_doses_given,infant_up_to_date\n"
+                 f"yes,0821234567,{dob.isoformat()},OPV1={given:%d/%m/%Y}; RV1={given.isoformat()},\n"
+                 f"yes,0831112222,{dob.isoformat()},,yes\n"
+                 f"yes,0841112222,{dob.isoformat()},Yellow fever={given.isoformat()},\n"
+                 f"yes,0851112222,{dob.isoformat()},OPV1,\n")
+    assert report.imported == 2
+    reasons = [r["reason"] for r in report.refused]
+    assert reasons[0].startswith("infant_doses_given Yellow fever: is not in this child's schedule")
+    assert reasons[1].startswith("infant_doses_given: write NAME=DATE pairs")
+    first = db.session.scalar(select(Infant).join(Client).where(Client.phone == "+27821234567"))
+    assert {d.dose: d.given_on for d in first.doses} == {"OPV1": given, "RV1": given}
+    second = db.session.scalar(select(Infant).join(Client).where(Client.phone == "+27831112222"))
+    assert second.up_to_date_on == TODAY

@@ -147,7 +147,8 @@ def test_csv_welcome_sms_column_and_a_second_import_adds_no_welcome(app):
         db.session.commit()
         again = importer.import_csv(io.BytesIO(CSV), default_country="ZA", actor="test")
         db.session.commit()
-    assert (report.imported, report.refused) == (3, [{"line": 5, "reason": "welcome_sms: must be true or false"}])
+    assert report.imported == 3
+    assert [(r["line"], r["reason"]) for r in report.refused] == [(5, "welcome_sms: must be true or false")]
     assert (again.imported, again.skipped) == (0, 3)
     rows = db.session.execute(select(Message.phone, Message.text, Message.next_attempt_at, Message.status)
                               .where(Message.kind == "welcome").order_by(Message.phone)).all()

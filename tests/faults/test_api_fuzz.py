@@ -158,7 +158,11 @@ def _objects(draw, schema: dict):
     chosen = draw(st.lists(st.sampled_from(optional), unique=True, min_size=min(len(optional), max(
         0, schema.get("minProperties", 0) - len(required))))) if optional else []
     value = {key: draw(from_schema(properties[key])) for key in list(required) + chosen}
-    if schema.get("additionalProperties", True) is not False and draw(st.booleans()):
+    extra = schema.get("additionalProperties", True)
+    if isinstance(extra, dict):  # a map (doses_given): any keys, each value of that schema
+        for key in draw(st.lists(st.text(min_size=1, max_size=12), max_size=3, unique=True)):
+            value.setdefault(key, draw(from_schema(extra)))
+    elif extra is not False and draw(st.booleans()):
         value.setdefault("note", draw(st.text(max_size=8)))  # another key, where the schema allows one
     return value
 

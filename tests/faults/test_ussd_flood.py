@@ -54,7 +54,7 @@ LIKELY = ["", "0", "1", "2", "3", "4", "5", "9", "98", "99", "00", "1357", "0110
           " 1 ", "😀", "1*2", "#", "*", "**", "9" * 250, "é", "\u200b", "<script>", "'; drop table clients;--"]
 SCRIPTS = {  # what a client of each script answers, screen by screen
     "callback": ["5", "1"],
-    "pickup": ["2", "3", "1"],
+    "pickup": ["2", "3", "2", "1"],
     "time": ["4", "2", None],  # None: a slot, 1-3
     "browse": ["1"],
 }
@@ -234,7 +234,7 @@ def test_a_flood_of_ussd_sessions_with_retries_reused_ids_and_garbage(served):
             return
         victim = local.rng.choice(victims)
         session = Played(person, "intrude", victim.session_id, victim.network)
-        for path in ("", victim.path, "5*1", "2*3*1"):
+        for path in ("", victim.path, "5*1", "2*3*2*1"):
             status, body = post({"sessionId": victim.session_id, "phoneNumber": person.phone,
                                  "networkCode": victim.network, "text": path})
             session.replies.append((path, status, body))
@@ -366,7 +366,7 @@ def verify(played: list[Played], people: dict[int, list[Person]]) -> None:
     assert set(tasks) == {client_ids[s.person.phone] for s in callbacks}
 
     # Pick-ups: each client's medicine recorded once, however often she confirmed it.
-    pickups = sessions("pickup", 3)
+    pickups = sessions("pickup", 4)
     assert {(client_ids[s.person.phone], s.session_id) for s in pickups} == effects["ussd.record_pickup"]
     dispensed = Counter(db.session.scalars(select(AuditEntry.entity_id).where(
         AuditEntry.action == "art.dispensed", AuditEntry.entity_id.in_(actors))))

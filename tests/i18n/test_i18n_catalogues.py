@@ -60,7 +60,7 @@ def test_a_missing_text_falls_back_to_english_one_key_at_a_time(monkeypatch):
     del fake["pt"]["ussd.client.main.call"]
     monkeypatch.setattr(i18n, "catalogues", lambda: fake)
     assert render("ussd.client.main.call", "pt") == "Ask for a call back"
-    assert render("ussd.client.main.baby", "pt") == "Registar o meu bebé"
+    assert render("ussd.client.main.baby", "pt") == "O meu bebé"
 
 
 def test_language_codes_are_read_kindly():

@@ -1,7 +1,7 @@
 """Wrong answers: a short reason, the same question again, nothing kept, nothing ended, nothing raised."""
 import pytest
 
-MAIN = ("Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n"
+MAIN = ("Clinic reminders\n1. My next visit\n2. I collected medicine\n3. My baby\n"
         "4. My settings\n5. Ask for a call back")
 WRONG = ["", "   ", "abc", "7", "0", "98", "99", "-1", "1.", "١", "²", "1 2", "*", "#", "1*2", "x" * 500,
          "9" * 200, "😀", "1😀", "\x00", "\n", "Ⅳ"]
@@ -37,6 +37,7 @@ def test_date_of_birth_refusals_repeat_the_question(phone, typed, reason):
     p = phone("client")
     p.dial()
     p.send("3")
+    p.send("1")
     prompt = "Your baby's date of birth as DDMMYYYY, e.g. 05032025:\n0. Back"
     assert p.send(typed) == f"CON {reason}\n{prompt}"
     assert p.state["screen"] == "baby_dob" and "date_of_birth" not in p.state["answers"]

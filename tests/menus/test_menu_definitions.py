@@ -181,7 +181,8 @@ def test_static_menus_fit_one_page_at_160_in_every_language():
 
 def test_every_action_the_adapter_implements_is_known():
     assert dict(menus.ACTIONS) == {
-        "record_pickup": ("months",), "register_baby": ("date_of_birth",), "set_language": ("lang",),
+        "record_pickup": ("months",), "record_pickup_booked": ("months", "next_visit"),
+            "register_baby": ("date_of_birth",), "breastfeeding_ended": ("stopped_on",), "breastfeeding_ended_today": (), "set_language": ("lang",),
         "set_reminder_time": ("slot",), "opt_out": (), "opt_in": (), "set_pin": ("pin",),
         "request_callback": (), "request_enrolment": (),
         "enrol_client": ("phone", "programme", "date", "language", "hiv_status"),

@@ -239,3 +239,87 @@ def test_csv_imported_clients_are_planned_ahead(app, at_now, tmp_path, runner):
     kinds = db.session.execute(select(Appointment.kind).distinct()).scalars().all()
     assert set(kinds) == {"art_refill", "immunisation", "infant_hiv_test"}
     assert db.session.scalar(select(Reminder.id).limit(1)) is not None
+
+
+def test_a_booked_next_visit_is_when_the_refill_is_due_and_lateness_counts_from_it(client, admin_headers, at_now):
+    cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
+    r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                    json={"type": "art_dispensed", "date": "2026-03-02", "days_supply": 90, "next_visit": "2026-03-20"})
+    assert r.status_code == 201, r.get_json()
+    due = [a["due_date"] for a in r.get_json()["appointments"] if a["status"] == "due"]
+    assert due == ["2026-03-20"]  # the clinic's date, not 2 March + 90 days
+    art = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["art"]
+    assert (art["next_pickup"], art["next_visit"]) == ("2026-03-20", "2026-03-20")
+    with clock.frozen(dt.datetime(2026, 4, 20, 8, 0)):  # 31 days after the booked date: an interruption
+        art = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["art"]
+        assert (art["status"], art["days_late"]) == ("interruption", 31)
+    # A pick-up without a booked date goes back to date + supply.
+    r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                    json={"type": "art_dispensed", "date": "2026-03-02", "days_supply": 30})
+    assert [a["due_date"] for a in r.get_json()["appointments"] if a["status"] == "due"] == ["2026-04-01"]
+
+
+@pytest.mark.parametrize("next_visit,reason", [
+    ("2026-03-01", "is before the pick-up date"),
+    ("2027-03-04", "is more than a year after the pick-up date"),
+    ("03/04/2026", None),
+])
+def test_a_next_visit_that_cannot_be_is_422_naming_it_and_changes_nothing(client, admin_headers, at_now,
+                                                                          next_visit, reason):
+    cid = enrol(client, admin_headers, art={"last_dispensed": "2026-02-03", "days_supply": 30})
+    before = schedule(client, admin_headers, cid)
+    r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                    json={"type": "art_dispensed", "date": "2026-03-02", "days_supply": 90, "next_visit": next_visit})
+    assert r.status_code == 422
+    assert list(r.get_json()["fields"]) == ["next_visit"]
+    if reason:
+        assert r.get_json()["fields"]["next_visit"] == reason
+    assert schedule(client, admin_headers, cid) == before
+
+
+def test_the_end_of_breastfeeding_recorded_after_the_final_test_plans_it_again(client, admin_headers):
+    with clock.frozen(dt.datetime(2026, 3, 2, 5, 0)):
+        cid = enrol(client, admin_headers, country="MW", phone="0991234567",
+                    infants=[{"date_of_birth": "2024-08-01"}])
+        infant_id = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()["infants"][0]["id"]
+        r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                        json={"type": "dose_given", "infant_id": infant_id, "dose": "Final HIV test", "date": "2026-02-02"})
+        assert r.status_code == 201
+        final = [a for a in r.get_json()["appointments"] if a["name"] == "Final HIV test"]
+        assert [(a["status"], a["done_on"]) for a in final] == [("done", "2026-02-02")]
+        r = client.post(f"/api/v1/clients/{cid}/events", headers=admin_headers,
+                        json={"type": "breastfeeding_ended", "infant_id": infant_id, "date": "2026-03-01"})
+        assert r.status_code == 201
+        final = [a for a in r.get_json()["appointments"] if a["name"] == "Final HIV test"]
+        assert [(a["status"], a["due_date"]) for a in final] == [("due", "2026-06-01")]  # 3 months after
+
+
+def test_enrolment_records_doses_already_given_and_up_to_date(client, admin_headers, at_now):
+    # Born 1 Nov 2025: the 6- and 10-week visits are past; enrolled 2 March 2026.
+    cid = enrol(client, admin_headers, infants=[
+        {"date_of_birth": "2025-11-01", "doses_given": {"OPV1": "2025-12-15", "BCG": "2025-11-01"}},
+        {"date_of_birth": "2025-11-01", "up_to_date": True, "name": "Twin"}])
+    got = client.get(f"/api/v1/clients/{cid}", headers=admin_headers).get_json()
+    first, second = got["infants"]
+    assert "up_to_date_on" not in first and second["up_to_date_on"] == "2026-03-02"
+    rows = schedule(client, admin_headers, cid)["appointments"]
+    mine = {a["name"]: a for a in rows if a["infant_id"] == first["id"]}
+    assert (mine["OPV1"]["status"], mine["OPV1"]["done_on"]) == ("done", "2025-12-15")
+    assert mine["RV1"]["status"] == "overdue" and "given_unrecorded" not in mine["RV1"]
+    twin = {a["name"]: a for a in rows if a["infant_id"] == second["id"]}
+    past = [a for a in twin.values() if a["due_date"] < "2026-03-02"]
+    assert past and all(a["status"] == "done" and a["given_unrecorded"] and a["done_on"] is None for a in past)
+    assert all(a["status"] == "due" for a in twin.values() if a["due_date"] >= "2026-03-02")
+
+
+@pytest.mark.parametrize("infant,field", [
+    ({"date_of_birth": "2025-11-01", "doses_given": {"Yellow fever": "2025-12-15"}}, "infants[0].doses_given.Yellow fever"),
+    ({"date_of_birth": "2025-11-01", "doses_given": {"OPV1": "2025-10-15"}}, "infants[0].doses_given.OPV1"),
+    ({"date_of_birth": "2025-11-01", "doses_given": {"OPV1": "2026-04-01"}}, "infants[0].doses_given.OPV1"),
+    ({"date_of_birth": "2025-11-01", "doses_given": ["OPV1"]}, "infants[0].doses_given"),
+    ({"date_of_birth": "2025-11-01", "up_to_date": "sometimes"}, "infants[0].up_to_date"),
+])
+def test_bad_doses_given_or_up_to_date_is_422_naming_it(client, admin_headers, at_now, infant, field):
+    r = client.post("/api/v1/clients", json={"phone": "082 123 4567", "infants": [infant]}, headers=admin_headers)
+    assert r.status_code == 422 and field in r.get_json()["fields"], r.get_json()
+    assert db.session.scalar(select(Client.id)) is None

@@ -113,3 +113,17 @@ def test_days_late():
     assert art_days_late(DUE, DUE) == 0
     assert art_days_late(DUE, D(2025, 3, 2)) == 1
     assert art_days_late(DUE, D(2025, 4, 1)) == 31
+
+
+def test_an_end_of_breastfeeding_after_the_final_test_plans_it_again():
+    # Malawi: the final test at 18 months was made; breastfeeding ended two months later.
+    before = plan("MW", given={"Final HIV test": D(2026, 7, 31)})
+    assert before["Final HIV test"].given_on == D(2026, 7, 31)
+    after = plan("MW", given={"Final HIV test": D(2026, 7, 31)}, ended=D(2026, 9, 30))
+    assert (after["Final HIV test"].due_date, after["Final HIV test"].given_on) == (D(2026, 12, 30), None)
+    # A test made after breastfeeding had ended stands.
+    kept = plan("MW", given={"Final HIV test": D(2026, 12, 30)}, ended=D(2026, 9, 30))
+    assert kept["Final HIV test"].given_on == D(2026, 12, 30)
+    # An age-anchored test (not the one after breastfeeding) is never re-planned by it.
+    za = plan("ZA", given={"HIV antibody 18 months": D(2026, 7, 31)}, ended=D(2026, 9, 30))
+    assert za["HIV antibody 18 months"].given_on == D(2026, 7, 31)

@@ -20,7 +20,7 @@ from tests.ussd.conftest import (
 
 ART = {"last_dispensed": "2025-11-01", "days_supply": 30}
 PICKUP_DONE = "END Thank you. Your next pick-up is on Mon 23 Feb. We will remind you by SMS."
-MAIN_EN = ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n"
+MAIN_EN = ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. My baby\n"
            "4. My settings\n5. Ask for a call back")
 UNAVAILABLE = "END Sorry, this is not available now. Please try again later."
 NEXT_VISIT = "END Your next visits:\nMon 1 Dec: pick up your medicine"
@@ -49,6 +49,7 @@ def test_a_retried_request_gets_the_same_screen_and_acts_once(at, mother):
     session.send("2")
     menu = session.send("3")
     assert session.repeat() == menu
+    session.send("2")
     assert session.send("1") == PICKUP_DONE
     for _ in range(3):
         assert session.repeat() == PICKUP_DONE
@@ -57,7 +58,7 @@ def test_a_retried_request_gets_the_same_screen_and_acts_once(at, mother):
 
 def test_a_retry_racing_the_first_request_waits_for_it_and_acts_once(app, client, mother):
     session = AtSession(client, CLIENT_PHONE)
-    session.play("2", "3")
+    session.play("2", "3", "2")
     session.answers.append("1")
     barrier, bodies = threading.Barrier(2), []
 
@@ -97,7 +98,7 @@ def test_a_request_still_locked_after_the_wait_is_told_to_try_again(app, at, mot
 
 def test_redis_flushed_mid_session_the_path_is_replayed(app, at, mother):
     session = at(CLIENT_PHONE)
-    session.play("2", "3")
+    session.play("2", "3", "2")
     _flush(app)
     assert session.send("1") == PICKUP_DONE
     assert _pickups() == 1
@@ -106,7 +107,7 @@ def test_redis_flushed_mid_session_the_path_is_replayed(app, at, mother):
 
 def test_redis_flushed_after_the_effect_a_retry_does_not_act_again(app, at, mother):
     session = at(CLIENT_PHONE)
-    assert session.play("2", "3", "1") == PICKUP_DONE
+    assert session.play("2", "3", "2", "1") == PICKUP_DONE
     _flush(app)
     assert session.repeat() == PICKUP_DONE
     _flush(app)
@@ -190,7 +191,7 @@ def test_without_redis_sessions_run_on_their_paths_and_effects_stay_single(at, m
     gone = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
     monkeypatch.setattr(sessions, "connection", lambda: gone)
     session = at(CLIENT_PHONE)
-    assert session.play("2", "3", "1") == PICKUP_DONE
+    assert session.play("2", "3", "2", "1") == PICKUP_DONE
     assert session.repeat() == PICKUP_DONE
     assert _pickups() == 1
 
@@ -214,7 +215,7 @@ def test_a_path_that_does_not_extend_the_last_one_is_rebuilt_from_the_start(at, 
 
 def test_a_first_request_that_already_carries_answers_is_replayed(at, mother):
     # Some networks let a caller dial *384*123*2*3# : the first request's text is "2*3".
-    assert at(CLIENT_PHONE).post("2*3") == "CON You got 3 months of medicine today. Is that right?\n1. Yes\n2. No"
+    assert at(CLIENT_PHONE).post("2*3*2") == "CON You got 3 months of medicine today. Is that right?\n1. Yes\n2. No"
 
 
 def test_an_absurdly_long_path_starts_the_menu_afresh(at, mother):
@@ -228,12 +229,12 @@ def test_an_absurdly_long_path_starts_the_menu_afresh(at, mother):
 def test_a_session_id_reused_by_another_phone_ends_there_and_changes_nothing(at, mother, make_client):
     make_client(phone=OTHER_PHONE, language="sw")
     session = at(CLIENT_PHONE)
-    session.play("2", "3")
+    session.play("2", "3", "2")
     intruder = at(OTHER_PHONE, session_id=session.session_id)
-    assert intruder.post("2*3*1") == "END Samahani, huduma hii haipatikani sasa. Jaribu tena baadaye."
+    assert intruder.post("2*3*2*1") == "END Samahani, huduma hii haipatikani sasa. Jaribu tena baadaye."
     assert _pickups() == 0
     assert session.send("1") == PICKUP_DONE  # the owner's session goes on untouched
-    assert intruder.post("2*3*1") == "END Samahani, huduma hii haipatikani sasa. Jaribu tena baadaye."
+    assert intruder.post("2*3*2*1") == "END Samahani, huduma hii haipatikani sasa. Jaribu tena baadaye."
     assert _pickups() == 1
 
 
@@ -318,8 +319,8 @@ def default_limit_140(app):
     ussd.init_app(app)  # the menus checked again at the new limit, as a start-up would
 
 
-@pytest.mark.parametrize("network,limit,pages", [("63902", 160, 2), ("63903", 184, 2), ("99999", 140, 3),
-                                                 ("", 140, 3)])
+@pytest.mark.parametrize("network,limit,pages", [("63902", 160, 3), ("63903", 184, 3), ("99999", 140, 4),
+                                                 ("", 140, 4)])
 def test_each_network_gets_its_own_screen_limit(at, make_client, default_limit_140, network, limit, pages):
     make_client(language="en", infants=[{"date_of_birth": "2025-10-01"}, {"date_of_birth": "2024-06-01"}],
                 art=ART)
@@ -328,7 +329,9 @@ def test_each_network_gets_its_own_screen_limit(at, make_client, default_limit_1
     while shown[-1].startswith("CON"):
         shown.append(session.send("98"))
     assert len(shown) == pages and all(len(page) <= limit for page in shown)
-    assert shown[0].startswith("CON Your next visits:\nWed 12 Nov: your child's clinic visit\n")
+    # Upcoming visits first; what is overdue (the older child's, and the baby's 12 Nov visit) last, said plainly.
+    assert shown[0].startswith("CON Your next visits:\nMon 1 Dec: your child's clinic visit\n")
+    assert shown[-1].endswith("Overdue since Sun 1 Dec 2024: your child's clinic visit")
 
 
 def test_menus_are_checked_at_every_limit_in_use(app, default_limit_140):
@@ -364,12 +367,12 @@ def test_an_effect_that_fails_keeps_nothing_half_done(at, mother, monkeypatch):
 
     monkeypatch.setattr(gateway.appointments.reminders, "plan", broken)
     session = at(CLIENT_PHONE)
-    assert session.play("2", "3", "1") == "END Sorry, that did not work. Please try again later."
+    assert session.play("2", "3", "2", "1") == "END Sorry, that did not work. Please try again later."
     client = fresh(mother)
     assert (client.art_last_dispensed, client.art_days_supply) == (dt.date(2025, 11, 1), 30)
     assert count(AuditEntry) == 1  # only the enrolment
     monkeypatch.undo()
-    assert at(CLIENT_PHONE).play("2", "3", "1") == PICKUP_DONE  # a new session does it
+    assert at(CLIENT_PHONE).play("2", "3", "2", "1") == PICKUP_DONE  # a new session does it
 
 
 def test_a_date_the_menu_accepts_but_enrolment_refuses_says_it_did_not_work(at, make_coordinator):

@@ -10,9 +10,9 @@ from gateway.core.models import Appointment, AuditEntry, Infant, Message, Remind
 from tests.ussd.conftest import CLIENT_PHONE, NOW, TODAY, audit_actions, count, fresh
 
 MAIN = {
-    "en": ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n"
+    "en": ("CON Clinic reminders\n1. My next visit\n2. I collected medicine\n3. My baby\n"
            "4. My settings\n5. Ask for a call back"),
-    "sw": ("CON Vikumbusho vya kliniki\n1. Miadi yangu ijayo\n2. Nimechukua dawa\n3. Sajili mtoto wangu\n"
+    "sw": ("CON Vikumbusho vya kliniki\n1. Miadi yangu ijayo\n2. Nimechukua dawa\n3. Mtoto wangu\n"
            "4. Mipangilio yangu\n5. Omba kupigiwa simu"),
 }
 SETTINGS = {
@@ -22,6 +22,12 @@ SETTINGS = {
 BABY_PROMPT = {
     "en": "Your baby's date of birth as DDMMYYYY, e.g. 05032025:\n0. Back",
     "sw": "Tarehe ya kuzaliwa ya mtoto kwa DDMMYYYY, mfano 05032025:\n0. Rudi",
+}
+CARD = {
+    "en": "CON Did the clinic write the date of your next visit on your card?\n1. Yes, type the date\n"
+          "2. No date, skip\n0. Back",
+    "sw": "CON Je, kliniki iliandika tarehe ya miadi yako ijayo kwenye kadi?\n1. Ndiyo, andika tarehe\n"
+          "2. Hakuna tarehe, ruka\n0. Rudi",
 }
 ART = {"last_dispensed": "2025-11-01", "days_supply": 30}  # next pick-up Mon 1 Dec 2025
 
@@ -36,21 +42,25 @@ def test_the_first_screen_lists_the_five_choices_in_her_language(at, make_client
     make_client(language=lang)
     screen = at(CLIENT_PHONE).dial()
     assert screen == MAIN[lang]
-    assert len(screen) == {"en": 119, "sw": 130}[lang]
+    assert len(screen) == {"en": 110, "sw": 123}[lang]
 
 
 def test_next_visit_shows_dates_and_discreet_labels_in_english(at, make_client):
     make_client(language="en", art=ART, infants=[{"date_of_birth": "2025-10-01"}])
     session = at(CLIENT_PHONE)
     session.dial()
-    # The baby's 6-week visit (12 Nov) was missed lately, so it still shows; then the nearest ones.
+    # Upcoming visits first, soonest first; then what was missed (the birth visit of 1 Oct and the 6-week
+    # visit of 12 Nov), one line from the oldest, said plainly.
     first = session.send("1")
-    assert first == ("CON Your next visits:\nWed 12 Nov: your child's clinic visit\nMon 1 Dec: pick up your medicine\n"
-                     "Wed 10 Dec: your child's clinic visit\n98. More")
-    assert len(first) == 139
-    last = session.send("98")
-    assert last.startswith("END Your next visits:\nWed 7 Jan: your child's clinic visit")
-    for screen in (first, last):  # a shared phone: nothing names the illness or its tests
+    assert first == ("CON Your next visits:\nMon 1 Dec: pick up your medicine\nWed 10 Dec: your child's clinic visit\n"
+                     "Wed 7 Jan: your child's clinic visit\n98. More")
+    screens = [first]
+    while screens[-1].startswith("CON"):
+        screens.append(session.send("98"))
+    last = screens[-1]
+    assert last.endswith("Overdue since Wed 1 Oct: your child's clinic visit")
+    assert sum("Overdue since" in s for s in screens) == 1  # one line for the missed visit, however many doses
+    for screen in screens:  # a shared phone: nothing names the illness or its tests
         assert not any(word in screen for word in ("HIV", "PCR", "ART", "ARV"))
 
 
@@ -86,7 +96,8 @@ def test_collected_medicine_records_the_pickup_and_moves_the_next_refill(at, cli
     assert session.dial() == MAIN["en"]
     assert session.send("2") == ("CON How many months of medicine did you get today?\n1. 1 month\n2. 2 months\n"
                                  "3. 3 months\n6. 6 months\n0. Back")
-    assert session.send(months) == f"CON You got {label} of medicine today. Is that right?\n1. Yes\n2. No"
+    assert session.send(months) == CARD["en"]
+    assert session.send("2") == f"CON You got {label} of medicine today. Is that right?\n1. Yes\n2. No"
     done = session.send("1")
     assert done == f"END Thank you. Your next pick-up is on {next_pickup}. We will remind you by SMS."
     assert len(done) == 77
@@ -105,13 +116,35 @@ def test_collected_medicine_records_the_pickup_and_moves_the_next_refill(at, cli
     assert entries[1].changes == {"session": session.session_id, "step": len(session.text)}
 
 
+def test_collected_medicine_with_the_date_on_her_clinic_card_books_the_refill_then(at, client_en):
+    session = at(CLIENT_PHONE)
+    session.play("2", "3")
+    assert session.send("1") == "CON Date on your clinic card (DDMMYYYY), e.g. 13112026:\n0. Back"
+    # Before today, or more than a year ahead: refused, asked again, nothing recorded.
+    assert session.send("01012025").startswith("CON ")
+    assert session.send("01012030").startswith("CON ")
+    assert count(AuditEntry, AuditEntry.action == "art.dispensed") == 0
+    assert session.send("20022026") == ("CON You got 3 months of medicine today. Next visit: Fri 20 Feb 2026. "
+                                        "Is that right?\n1. Yes\n2. No")
+    done = session.send("1")
+    assert done == "END Thank you. Your next pick-up is on Fri 20 Feb 2026. We will remind you by SMS."
+    client = fresh(client_en)
+    assert (client.art_last_dispensed, client.art_days_supply, client.art_next_visit) == (
+        TODAY, 90, dt.date(2026, 2, 20))
+    due = db.session.scalars(select(Appointment.due_date).where(
+        Appointment.client_id == client.id, Appointment.kind == "art_refill", Appointment.status == "due")).all()
+    assert due == [dt.date(2026, 2, 20)]  # the booked date, not today + 90 days (23 Feb)
+    assert count(AuditEntry, AuditEntry.action == "ussd.record_pickup_booked") == 1
+
+
 def test_collected_medicine_in_kiswahili(at, make_client):
     client = make_client(language="sw", art=ART)
     session = at(CLIENT_PHONE)
     session.dial()
     assert session.send("2") == ("CON Umepewa dawa za miezi mingapi leo?\n1. mwezi 1\n2. miezi 2\n3. miezi 3\n"
                                  "6. miezi 6\n0. Rudi")
-    assert session.send("6") == "CON Umepewa dawa za miezi 6 leo. Ni sahihi?\n1. Ndiyo\n2. Hapana"
+    assert session.send("6") == CARD["sw"]
+    assert session.send("2") == "CON Umepewa dawa za miezi 6 leo. Ni sahihi?\n1. Ndiyo\n2. Hapana"
     done = session.send("1")
     assert done == "END Asante. Utachukua dawa tena siku ya Jumapili 24 Mei. Tutakukumbusha kwa SMS."
     assert len(done) == 80
@@ -124,6 +157,7 @@ def test_collected_medicine_refuses_what_is_not_offered_and_asks_again(at, clien
     for wrong in ("4", "", "abc", "😀", "9" * 300, "1*2"):
         assert session.send(wrong) == ("CON Invalid choice.\nHow many months of medicine did you get today?\n"
                                        "1. 1 month\n2. 2 months\n3. 3 months\n6. 6 months\n0. Back")
+    assert session.send("2") == CARD["en"]
     assert session.send("2").startswith("CON You got 2 months")
     assert session.send("2").startswith("CON How many months")  # "No": ask again
     assert session.send("0") == MAIN["en"]
@@ -135,7 +169,8 @@ def test_register_baby_refuses_impossible_dates_then_registers_an_exposed_infant
     client = make_client(language=lang, hiv_status="positive")  # her baby is exposed exactly when she is positive
     session = at(CLIENT_PHONE)
     session.dial()
-    assert session.send("3") == "CON " + BABY_PROMPT[lang]
+    assert session.send("3").startswith("CON " + {"en": "My baby\n1. Register", "sw": "Mtoto wangu\n1. Sajili"}[lang])
+    assert session.send("1") == "CON " + BABY_PROMPT[lang]
     reasons = {
         "en": {"31022025": "Invalid date. Use DDMMYYYY.", "26112025": "That date is in the future.",
                "24112020": "That date is more than 5 years ago.", "2025-10-01": "Invalid date. Use DDMMYYYY.",
@@ -165,7 +200,7 @@ def test_register_baby_refuses_impossible_dates_then_registers_an_exposed_infant
 def test_a_five_year_old_is_the_oldest_baby(at, make_client):
     make_client(language="en")
     session = at(CLIENT_PHONE)
-    session.play("3")
+    session.play("3", "1")
     assert session.send("25112020").startswith("CON Your baby was born on Wed 25 Nov 2020.")
 
 

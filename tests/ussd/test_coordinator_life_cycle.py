@@ -69,7 +69,7 @@ def test_a_baby_registered_over_ussd_follows_its_mothers_status(at, make_client)
     positive = make_client(hiv_status="positive")
     unknown = make_client(phone=OTHER_PHONE)
     for phone in (CLIENT_PHONE, OTHER_PHONE):
-        assert at(phone).play("3", "01102025", "1").startswith("END ")
+        assert at(phone).play("3", "1", "01102025", "1").startswith("END ")  # My baby, register, date, yes
     exposed = dict(db.session.execute(select(Infant.client_id, Infant.hiv_exposed)).all())
     assert exposed == {positive.id: True, unknown.id: False}
     tasks = db.session.execute(select(Task.kind, Task.client_id, Task.status)).all()

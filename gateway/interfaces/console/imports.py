@@ -5,7 +5,6 @@ uploaded the file, so any web process can serve the download.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import secrets
@@ -23,12 +22,11 @@ def _key(report_id: str) -> str:
 
 def run(stream: IO[bytes], *, country: str, site_id: int | None, actor: str, batch_size: int,
         visible_sites: frozenset[int] | None = None) -> tuple[ImportReport, str]:
-    """Import the stream; return the report and the refused rows as CSV text (``line,reason``)."""
+    """Import the stream; return the report and the refused rows as CSV text: each row whole, as uploaded,
+    with a last ``reason`` column (corrected, the file can be uploaded again)."""
     refused = io.StringIO()
-    writer = csv.writer(refused)
-    writer.writerow(["line", "reason"])
     report = import_csv(stream, default_country=country, actor=actor, site_id=site_id, batch_size=batch_size,
-                        on_refused=lambda line, reason: writer.writerow([line, reason]), visible_sites=visible_sites)
+                        refused_csv=refused, visible_sites=visible_sites)
     return report, refused.getvalue()
 
 

@@ -71,6 +71,24 @@ def test_record_a_pick_up(as_role, thandi, people):
     assert entry.actor == f"user:{people['nurse'].id}"
 
 
+def test_a_pick_up_with_the_booked_date_from_her_clinic_card(as_role, thandi):
+    today = local_today("ZA")
+    booked = today + dt.timedelta(days=84)
+    nurse = as_role("nurse")
+    assert 'name="next_visit"' in nurse.get(f"/console/clients/{thandi.id}").get_data(as_text=True)
+    r = nurse.post(f"/console/clients/{thandi.id}/events", {"type": "art_dispensed", "date": today.isoformat(),
+                                                            "days_supply": "90", "next_visit": booked.isoformat()})
+    assert r.status_code == 302
+    due = db.session.scalar(select(Appointment).where(Appointment.client_id == thandi.id,
+                                                      Appointment.kind == "art_refill", Appointment.status == "due"))
+    assert due.due_date == booked
+    r = nurse.post(f"/console/clients/{thandi.id}/events", {"type": "art_dispensed", "date": today.isoformat(),
+                                                            "days_supply": "90",
+                                                            "next_visit": (today - dt.timedelta(days=1)).isoformat()})
+    assert r.status_code == 422
+    assert 'id="err-pickup-next_visit">is before the pick-up date' in r.get_data(as_text=True)
+
+
 def test_a_bad_pick_up_is_refused_next_to_its_field_keeping_what_was_typed(as_role, thandi):
     future = (local_today("ZA") + dt.timedelta(days=2)).isoformat()
     r = as_role("nurse").post(f"/console/clients/{thandi.id}/events",
@@ -210,3 +228,18 @@ def test_html_in_any_field_is_escaped_everywhere(as_role, seeded):
             assert "<i>clinic</i>" not in page, url
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Zodwa&lt;/b&gt;" in session.text(
             f"/console/clients/{hostile.id}")
+
+
+def test_a_child_enrolled_up_to_date_shows_past_doses_as_given_not_overdue(as_role, sites):
+    from gateway import appointments
+    from gateway.clients import enrolment
+
+    today = local_today("ZA")
+    body = {"phone": "0829998888", "consent": True, "country": "ZA", "site_id": sites[0].id, "name": "Up To Date",
+            "infants": [{"date_of_birth": (today - dt.timedelta(days=120)).isoformat(), "up_to_date": True}]}
+    client = enrolment.enrol(enrolment.parse_enrolment(body, "ZA"), "test")
+    appointments.refresh(client)
+    db.session.commit()
+    page = as_role("nurse").text(f"/console/clients/{client.id}")
+    assert "given before enrolment (up to date), date not recorded" in page
+    assert '<span class="badge overdue">overdue</span>' not in page

@@ -124,9 +124,14 @@ def test_csv_upload_reports_refused_rows_for_download_and_plans_the_new_clients(
     assert refused.headers["Content-Type"].startswith("text/csv")
     assert 'filename="register.refused.csv"' in refused.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(refused.get_data(as_text=True))))
-    assert rows[0] == ["line", "reason"] and rows[1][0] == "3" and rows[1][1].startswith("phone:")
+    # The refused row whole, as uploaded, with the reason last: corrected, the file can be uploaded again.
+    assert rows[0] == ["consent", "phone", "name", "art_last_dispensed", "art_days_supply", "reason"]
+    assert rows[1][:5] == ["yes", "not a phone", "<i>Bad</i>", "", ""] and rows[1][5].startswith("phone:")
+    fixed = refused.get_data(as_text=True).replace("not a phone", "082 555 0009")
+    r = upload(nurse, za, fixed)
+    assert "<b>1</b>enrolled" in nurse.text(r.headers["Location"])
     clients = db.session.scalars(select(Client).order_by(Client.id)).all()
-    assert [(c.name, c.site_id) for c in clients] == [("Lindiwe", za.id), ("Zanele", za.id)]
+    assert [(c.name, c.site_id) for c in clients] == [("Lindiwe", za.id), ("Zanele", za.id), ("<i>Bad</i>", za.id)]
     # Planned at once: the new clients have their pick-up appointments.
     assert count(Appointment) == 2
 

@@ -23,7 +23,7 @@ UNKNOWN_EN = (
 )
 UNKNOWN_SW_FIRST = ("Vikumbusho vya bure kwa SMS vya kliniki kwa mama na mtoto. Namba hii haijasajiliwa.\n"
                     "1. Omba kujiunga\n2. Hapana, asante")
-CLIENT_MAIN = ("Clinic reminders\n1. My next visit\n2. I collected medicine\n3. Register my baby\n4. My settings\n"
+CLIENT_MAIN = ("Clinic reminders\n1. My next visit\n2. I collected medicine\n3. My baby\n4. My settings\n"
                "5. Ask for a call back")
 CLIENT_SETTINGS = "My settings\n1. Language\n2. Reminder time\n3. Stop SMS\n4. Set a PIN\n0. Back"
 COORDINATOR_MAIN = ("Coordinator menu\n1. Enrol a client\n2. Client's next visit\n3. Today's call-backs\n"

@@ -27,7 +27,7 @@ from gateway.i18n import offered_languages
 from gateway.core.models import (CLIENT_CLOSE_REASONS, INFANT_CLOSE_REASONS, INFANT_HIV_RESULTS, AuditEntry, Client,
                                   Message)
 from gateway.core.phones import PhoneError, normalise
-from gateway.schedules import DAYS_PER_MONTH, schedule_for
+from gateway.schedules import DAYS_PER_MONTH, art_next_pickup, schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor, admin_required
 from gateway.interfaces.console.views import KIND_LABELS, actor_names, day, local_time
@@ -38,7 +38,7 @@ SEARCH_LIMIT = 50
 TIMELINE_MESSAGES = 200
 # Every form on the client page, and the fields each sends.
 FORMS = {
-    "art_dispensed": ("date", "days_supply", "infant_id"),
+    "art_dispensed": ("date", "days_supply", "next_visit", "infant_id"),
     "dose_given": ("infant_id", "dose", "date"),
     "visit": ("infant_id", "date"),
     "infant_born": ("date_of_birth", "name", "hiv_exposed"),
@@ -126,7 +126,8 @@ def _timeline(client: Client, schedule: dict, messages: list[Message], today: dt
         who = f" for {infant.name or 'her baby'}" if infant else ""
         entries.append({"date": when, "type": "visit", "status": a["status"],
                         "title": f"{KIND_LABELS.get(a['kind'], a['kind'])}: {a['name']}{who}",
-                        "detail": f"was due {a['due_date']}" if a["done_on"] and a["done_on"] != a["due_date"] else ""})
+                        "detail": "given before enrolment (up to date), date not recorded" if a.get("given_unrecorded")
+                        else f"was due {a['due_date']}" if a["done_on"] and a["done_on"] != a["due_date"] else ""})
     for r in schedule["reminders"]:
         entries.append({"date": dt.date.fromisoformat(r["send_date"]), "type": "reminder", "status": r["status"],
                         "title": REMINDER_LABELS.get(r["template"], "Reminder SMS"), "detail": ""})
@@ -184,7 +185,7 @@ def _render_client(client: Client, forms: dict | None = None, status: int = 200)
                                          .order_by(AuditEntry.id.desc()).limit(30)).all()
     next_pickup = None
     if client.art_last_dispensed and client.art_days_supply:
-        next_pickup = client.art_last_dispensed + dt.timedelta(days=client.art_days_supply)
+        next_pickup = art_next_pickup(client.art_last_dispensed, client.art_days_supply, client.art_next_visit)
     return render_template(
         "console/client.html", client=client, zone=zone, today=today, soon=soon, later=later, history=history,
         forms=state, doses=doses, tests=tests, due_by_today=due_by_today, languages=LANGUAGES, next_pickup=next_pickup,

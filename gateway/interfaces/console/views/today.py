@@ -10,16 +10,17 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from gateway.core import clock
-from gateway.appointments import display_status
+from gateway.appointments import display_status, follow_up
 from gateway import appointments
+from gateway.interfaces import events
 from gateway.clients import transfers
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, ValidationError
 from gateway.adapters.database import db
 from gateway.core.models import Appointment, Client, Infant, Message, Site, Task
 from gateway.schedules import schedule_for
 from gateway.interfaces.console import actions, bp, scope
 from gateway.interfaces.console.auth import actor, admin_required
-from gateway.interfaces.console.views import actor_names, zone
+from gateway.interfaces.console.views import KIND_LABELS, actor_names, zone
 
 # Rows shown per list; the counts above them are always complete.
 LIST_LIMIT = 100
@@ -33,7 +34,12 @@ CLOSED_HIDES = ("missed_visit", "undeliverable")
 TASK_LABELS = {"callback": "Call-back request", "undeliverable": "SMS not arriving",
                "missed_visit": "Missed visit", "inbound_sms": "SMS received", "enrolment_request": "Asked to join",
                "transfer_request": "Transfer request",
-               "hiv_status": "Find out her HIV status (is her baby exposed?)"}
+               "hiv_status": "Find out her HIV status (is her baby exposed?)",
+               "feeding_question": "Ask: still breastfeeding?"}
+# A missed visit's outcomes, as the Mentor Mother reads them (docs/console.md).
+OUTCOME_LABELS = {"reached_will_come": "Reached: she will come", "reached_already_went": "Reached: she already went",
+                  "not_reachable": "Not reachable", "wrong_number": "Wrong number",
+                  "transferred_out": "Transferred out", "died": "Died"}
 
 
 def _chosen_site() -> tuple[Site | None, list[Site]]:
@@ -55,8 +61,27 @@ def _chosen_site() -> tuple[Site | None, list[Site]]:
     return None, []
 
 
+def _one_row_per_visit(rows: list[dict]) -> list[dict]:
+    """A child's doses and tests due the same day are one visit: one row naming them all (in the rows' order)."""
+    visits: dict[tuple, dict] = {}
+    for row in rows:
+        a = row["appointment"]
+        key = (row["client"].id, a.infant_id, a.due_date) if a.infant_id else ("appointment", a.id)
+        visit = visits.get(key)
+        if visit is None:
+            visits[key] = {**row, "names": [a.name], "kinds": [a.kind]}
+        else:
+            visit["names"].append(a.name)
+            if a.kind not in visit["kinds"]:
+                visit["kinds"].append(a.kind)
+    for visit in visits.values():
+        visit["what"] = f"{', '.join(KIND_LABELS.get(k, k) for k in visit['kinds'])}: {', '.join(visit['names'])}"
+    return list(visits.values())
+
+
 def _rows(query, today: dt.date):
-    """(appointment, client, infant name, display status, days) for each row of an appointment query."""
+    """(appointment, client, infant name, display status, days) for each row of an appointment query,
+    one row per visit (``_one_row_per_visit``)."""
     pairs = db.session.execute(query).all()
     infant_ids = {a.infant_id for a, _ in pairs if a.infant_id}
     names = dict(db.session.execute(select(Infant.id, Infant.name).where(Infant.id.in_(infant_ids))).all()) \
@@ -67,7 +92,7 @@ def _rows(query, today: dt.date):
         rows.append({"appointment": appointment, "client": client, "status": status,
                      "infant": names.get(appointment.infant_id) if appointment.infant_id else None,
                      "days": (today - appointment.due_date).days})
-    return rows
+    return _one_row_per_visit(rows)
 
 
 @bp.get("/")
@@ -100,6 +125,10 @@ def today():
     tasks = db.session.scalars(scope.tasks_of_site(site).where(Task.status == "open")
                                .order_by(Task.created_at, Task.id).limit(2 * LIST_LIMIT)).all()
     follow_ups = [t for t in tasks if t.kind != "enrolment_request"]
+    # One block per client, her tasks together (a child's visit with several doses is one task already).
+    by_client: dict = defaultdict(list)
+    for t in follow_ups:
+        by_client[t.client_id or f"phone:{t.phone}"].append(t)
     requests_ = [t for t in tasks if t.kind == "enrolment_request"]
     task_clients = {c.id: c for c in db.session.scalars(
         scope.visible_clients().where(Client.id.in_({t.client_id for t in follow_ups if t.client_id})))}
@@ -120,8 +149,29 @@ def today():
         "console/today.html", site=site, sites=sites, no_site=False, today=today_, week_end=week_end,
         transfers=transfer_tasks, site_names=site_names, actors=transfer_actors,
         due_today=due_today, this_week=this_week, missed={k: missed[k] for k in MISSED_GROUPS},
-        follow_ups=follow_ups, requests=requests_, task_clients=task_clients, texts=texts,
-        task_labels=TASK_LABELS, limit=LIST_LIMIT, zone_name=zone_name, closed=closed)
+        follow_ups=follow_ups, by_client=list(by_client.values()), requests=requests_, task_clients=task_clients,
+        texts=texts, task_labels=TASK_LABELS, outcome_labels=OUTCOME_LABELS, infant_names=_infant_names(follow_ups), limit=LIST_LIMIT, zone_name=zone_name,
+        closed=closed)
+
+
+def _infant_names(tasks) -> dict[int, str | None]:
+    ids = {t.details.get("infant_id") for t in tasks if t.details and t.details.get("infant_id")}
+    return dict(db.session.execute(select(Infant.id, Infant.name).where(Infant.id.in_(ids))).all()) if ids else {}
+
+
+@bp.post("/tasks/<int:task_id>/outcome")
+def task_outcome(task_id: int):
+    """A missed visit's outcome (outcome, note, the date she went): fed back into her record, audited."""
+    task = scope.task_or_404(task_id)
+    try:
+        outcome, note, date = events.parse_outcome(request.form)
+        follow_up.record_outcome(task, outcome, note, date, actor())
+        db.session.commit()
+        flash(f"Missed visit: {OUTCOME_LABELS[outcome].lower()}.", "ok")
+    except ValidationError as exc:
+        db.session.rollback()
+        flash("; ".join(f"{name}: {reason}" for name, reason in exc.fields.items()) or exc.message, "error")
+    return redirect(_back())
 
 
 @bp.post("/tasks/<int:task_id>/done")
