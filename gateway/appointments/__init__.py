@@ -207,6 +207,7 @@ def plan_ahead(now: dt.datetime | None = None, batch_size: int = 500, progress=N
 
 class _Site(NamedTuple):
     timezone: str
+    region: str | None = None  # region-limited doses (sites.region)
 
 
 class _Dose(NamedTuple):
@@ -257,13 +258,13 @@ class _NewClient:
 def _load_new(client_ids: list[int]) -> list[_NewClient]:
     """The clients ``client_ids`` with their infants and doses (in id order, as the ORM loads them)."""
     c = Client.__table__
-    clients = {row.id: _NewClient(row.id, row.country, _Site(row.timezone) if row.timezone else None,
+    clients = {row.id: _NewClient(row.id, row.country, _Site(row.timezone, row.region) if row.timezone else None,
                                   row.reminder_hour, row.opted_out, row.phone_flag, row.art_last_dispensed,
                                   row.art_days_supply, row.status, row.reopened_on, row.art_next_visit)
                for row in db.session.execute(
-                   select(c.c.id, c.c.country, Site.__table__.c.timezone, c.c.reminder_hour, c.c.opted_out,
-                          c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply, c.c.status, c.c.reopened_on,
-                          c.c.art_next_visit)
+                   select(c.c.id, c.c.country, Site.__table__.c.timezone, Site.__table__.c.region, c.c.reminder_hour,
+                          c.c.opted_out, c.c.phone_flag, c.c.art_last_dispensed, c.c.art_days_supply, c.c.status,
+                          c.c.reopened_on, c.c.art_next_visit)
                    .select_from(c.outerjoin(Site.__table__)).where(c.c.id.in_(client_ids)).order_by(c.c.id))}
     i = Infant.__table__
     infants = {}

@@ -54,3 +54,23 @@ def test_the_malaria_vaccine_is_planned_only_at_a_site_in_a_malaria_county(clien
         names = _enrol_with_child(client, admin_headers, site_id, phone)
         assert not any(n.startswith("Malaria") for n in names), site_id
         assert names == in_kisumu - {"Malaria1", "Malaria2", "Malaria3", "Malaria4"}  # national lines alike
+
+
+def test_clients_imported_in_bulk_get_their_sites_region_limited_doses(client, runner, admin_headers):
+    """The bulk planner (a CSV's new clients, planned by plan_ahead) reads the site's region as one by one does."""
+    import io
+
+    from gateway import appointments
+    from gateway.clients.importer import import_csv
+
+    kisumu = _site(runner, "Kisumu CCC", "KE", "Kisumu")
+    dob = (local_today("KE") - dt.timedelta(days=20)).isoformat()
+    report = import_csv(io.BytesIO(f"consent,phone,infant_date_of_birth\nyes,0712 345 679,{dob}\n".encode()),
+                        default_country="KE", actor="test", site_id=kisumu.id)
+    assert report.imported == 1, report.refused
+    appointments.plan_ahead()
+    db.session.commit()
+    her = client.get("/api/v1/clients", query_string={"phone": "0712 345 679", "country": "KE"},
+                     headers=admin_headers).get_json()["clients"][0]
+    schedule = client.get(f"/api/v1/clients/{her['id']}/schedule", headers=admin_headers).get_json()
+    assert {"Malaria1", "Malaria2"} <= {a["name"] for a in schedule["appointments"]}

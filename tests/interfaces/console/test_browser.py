@@ -237,6 +237,35 @@ def test_the_client_page_reads_well_at_360_px(browser, live_server, seeded, peop
             e => getComputedStyle(e).overflowWrap)""")
         assert "anywhere" not in wraps
         context.close()
+
+
+def test_a_language_round_trips_as_a_po_file(browser, live_server, people, fresh_texts, tmp_path):
+    """A translator downloads the PO file, fills in the one missing text in her own tool, and imports it:
+    the page says what changed and the language, complete now, is offered."""
+    fake_all("xh", leave_out=("ussd.back",))
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    watch = Watch(page, live_server)
+    sign_in(page, live_server, people["admin"].email)
+    page.goto(live_server + "/console/translations/xh")
+    page.click("summary:has-text('PO file')")  # the offline way is folded away until asked for
+    with page.expect_download() as download:
+        page.click("text=Download xh.po")
+    assert download.value.suggested_filename == "xh.po"
+    po = Path(download.value.path()).read_text(encoding="utf-8")
+    missing = 'msgctxt "ussd.back"\nmsgid "Back"\nmsgstr ""'
+    assert missing in po  # the one text still to write
+    edited = tmp_path / "xh.po"
+    edited.write_text(po.replace(missing, 'msgctxt "ussd.back"\nmsgid "Back"\nmsgstr "BACK"'), encoding="utf-8")
+    page.set_input_files("#po-file", str(edited))
+    page.click("button:has-text('Import')")
+    page.wait_for_selector("text=xh.po: 1 texts changed")
+    assert page.is_visible("#language-status >> text=Clients may choose isiXhosa")
+    shot(page, "console-translation-po-imported")
+    context.close()
+    assert watch.foreign == [] and watch.errors == []
+
+
 def test_a_translation_checked_as_typed_and_a_language_going_live(browser, live_server, people, fresh_texts):
     """An admin types a text that breaks a check and sees which, corrects it, saves it reviewed: the language,
     complete now, is offered at enrolment. (The other texts are fake markers in the test database.)"""
