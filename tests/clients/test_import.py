@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.clients.importer import CsvFileError, import_csv
+from gateway.clients.sites import local_today
 from gateway.adapters.database import db
 from gateway.core.models import AuditEntry, Client, Infant
 
-TODAY = dt.date.today()
+TODAY = local_today("ZA")  # the day the app reckons in (South Africa is on tomorrow after 22:00 UTC)
 DOB = (TODAY - dt.timedelta(days=20)).isoformat()
 FUTURE = (TODAY + dt.timedelta(days=5)).isoformat()
 

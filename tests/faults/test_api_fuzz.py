@@ -249,6 +249,11 @@ def anchors(world: World) -> dict:
         "dose": st.sampled_from(world.doses),
         "site_id": st.sampled_from(world.site_ids + [None]),
         "days_supply": st.sampled_from([30, 60, 90]),
+        # The care cascade's events: values a coordinator would send, so that some are accepted.
+        "reason": st.sampled_from(["transferred_out", "died", "other"]),  # reasons a client and an infant share
+        "result": st.sampled_from(["negative", "positive", "indeterminate"]),
+        "test": st.sampled_from(["PCR birth", "PCR 10 weeks", "PCR 6 months"]),
+        "next_visit": _days(1, 60),
     }
 
 

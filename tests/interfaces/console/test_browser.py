@@ -129,7 +129,7 @@ def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
         page.click("text=Download refused rows (CSV)")
     refused = Path(download.value.path()).read_text()
     # The refused row whole, as uploaded, with the reason last.
-    assert refused.splitlines()[0] == "phone,name,art_last_dispensed,art_days_supply,reason"
+    assert refused.splitlines()[0] == "consent,phone,name,art_last_dispensed,art_days_supply,reason"
     assert refused.splitlines()[1].startswith("not a phone,Bad Row,,,phone:")
 
     # Find a client by phone, written another way, and record her pick-up on her timeline.

@@ -103,7 +103,7 @@ def test_edit_review_and_the_language_goes_live(as_role, sites):
     assert i18n.render("ussd.back", LANG) == "BACK" and LANG in i18n.offered_languages()
     # Now offered where clients are enrolled and changed.
     assert 'value="xh">isiXhosa</option>' in admin.text("/console/enrol")
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity == "translation")).all()
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.entity == "translation").order_by(AuditEntry.id)).all()
     assert [(e.action, e.actor, e.changes.get("state")) for e in entries] == [
         ("translation.saved", f"user:{entries[0].actor[5:]}", [None, "draft"]),
         ("translation.saved", f"user:{entries[0].actor[5:]}", ["draft", "reviewed"])]
