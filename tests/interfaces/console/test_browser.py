@@ -130,7 +130,7 @@ def test_a_coordinator_day(browser, live_server, people, sites, tmp_path):
     refused = Path(download.value.path()).read_text()
     # The refused row whole, as uploaded, with the reason last.
     assert refused.splitlines()[0] == "consent,phone,name,art_last_dispensed,art_days_supply,reason"
-    assert refused.splitlines()[1].startswith("not a phone,Bad Row,,,phone:")
+    assert refused.splitlines()[1].startswith("yes,not a phone,Bad Row,,,phone:")
 
     # Find a client by phone, written another way, and record her pick-up on her timeline.
     page.click("nav >> text=Clients")
