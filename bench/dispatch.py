@@ -76,6 +76,12 @@ from tests.faults import drills  # noqa: E402
 from tests.faults.drills import AT_KEY, PrivateRedis, free_port, stop_process  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+
+
+def _shown(path) -> str:
+    """A results path as the summary names it: relative to the repository when inside it (no machine paths)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432"
 DB_NAME = "bench_dispatch"  # prefix: each invocation makes bench_dispatch_<pid>
 TARGET_SMS_PER_SECOND = 5000  # the issue's target, with AT's bulk mode
@@ -639,7 +645,7 @@ def summarise(report: dict, args) -> str:
             f"duplicates at AT {dups}; {'all sent' if complete else 'NOT ALL SENT'}"
             + (f"; FAILED: {report['error']}" if report.get("error") else "")
             + f"; {report['machine'].get('cpus')} CPUs, load {report['machine'].get('load_average_at_start')}"
-            f" -> {args.output}")
+            f" -> {_shown(args.output)}")
 
 
 def main(argv: list[str] | None = None) -> None:
